@@ -1,0 +1,48 @@
+"""Every table of the agent's database. Import models from here."""
+
+from server.db.base import Base
+from server.db.models.auth import AuthenticationConfig
+from server.db.models.connectors import IntegrationConnector, IntegrationInstance
+from server.db.models.enums import (
+    ActionType,
+    AuthType,
+    ConnectorOrigin,
+    InstanceStatus,
+    LogType,
+    PrincipalKind,
+    Role,
+    ScheduleType,
+    SyncStatus,
+    SystemType,
+    TriggerType,
+)
+from server.db.models.events import EventSubscription
+from server.db.models.mappings import DataMapping
+from server.db.models.monitoring import ConnectorMetrics, IntegrationLog
+from server.db.models.principals import ApiToken, Principal
+from server.db.models.sync import SyncExecution, SyncSchedule
+
+__all__ = [
+    "ActionType",
+    "ApiToken",
+    "AuthType",
+    "AuthenticationConfig",
+    "Base",
+    "ConnectorMetrics",
+    "ConnectorOrigin",
+    "DataMapping",
+    "EventSubscription",
+    "InstanceStatus",
+    "IntegrationConnector",
+    "IntegrationInstance",
+    "IntegrationLog",
+    "LogType",
+    "Principal",
+    "PrincipalKind",
+    "Role",
+    "ScheduleType",
+    "SyncExecution",
+    "SyncSchedule",
+    "SystemType",
+    "TriggerType",
+]
