@@ -34,9 +34,9 @@ def secret_field_names(model: type[BaseModel]) -> set[str]:
     for name, info in model.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         annotation = info.annotation
-        is_secret_type = annotation in (SecretStr, SecretBytes) or (
-            getattr(annotation, "__args__", None) is not None
-            and any(a in (SecretStr, SecretBytes) for a in annotation.__args__)
+        args = getattr(annotation, "__args__", None) or ()
+        is_secret_type = annotation in (SecretStr, SecretBytes) or any(
+            a in (SecretStr, SecretBytes) for a in args
         )
         if is_secret_type or extra.get("writeOnly") is True:
             names.add(info.alias or name)
