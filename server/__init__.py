@@ -1,0 +1,3 @@
+"""The headless sync agent of SimpleTrust Integrations."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The agent's REST API under ``/api/integration`` (FastAPI)."""

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.api.types import JsonObject, Name, ShortText, Text, Url
+from server.db.models import InstanceStatus, SyncStatus, TriggerType
+
+
+class InstanceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    connector_id: uuid.UUID
+    configuration: JsonObject = Field(default_factory=dict)
+    connection_url: Url | None = None
+    auth_config_id: uuid.UUID | None = None
+    version_compatibility: ShortText | None = None
+
+
+class InstanceUpdate(BaseModel):
+    """Fields left out keep their value. Status changes go through activate / deactivate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    configuration: JsonObject | None = None
+    connection_url: Url | None = None
+    auth_config_id: uuid.UUID | None = None
+    version_compatibility: ShortText | None = None
+
+
+class InstanceRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    connector_id: uuid.UUID
+    status: InstanceStatus
+    configuration: JsonObject
+    connection_url: str | None
+    auth_config_id: uuid.UUID | None
+    created_by: uuid.UUID | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    last_connected: dt.datetime | None
+    error_message: Text | None
+    version_compatibility: str | None
+
+
+class LastSync(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: SyncStatus
+    trigger_type: TriggerType
+    start_time: dt.datetime
+    end_time: dt.datetime | None
+    records_processed: int | None
+    error_count: int | None
+
+
+class InstanceStatusRead(BaseModel):
+    id: uuid.UUID
+    status: InstanceStatus
+    error_message: str | None
+    last_connected: dt.datetime | None
+    last_sync: LastSync | None
+    next_sync: dt.datetime | None
+    active_schedules: int

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from server.api.types import JsonObject
+from server.db.models import InstanceStatus, LogType, SyncStatus, TriggerType
+
+
+class ExecutionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    instance_id: uuid.UUID
+    schedule_id: uuid.UUID | None
+    trigger_type: TriggerType
+    status: SyncStatus
+    start_time: dt.datetime
+    end_time: dt.datetime | None
+    records_processed: int | None
+    success_count: int | None
+    error_count: int | None
+    error_details: JsonObject | None
+    initiated_by: uuid.UUID | None
+    created_at: dt.datetime
+
+
+class LogRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    instance_id: uuid.UUID | None
+    log_type: LogType
+    timestamp: dt.datetime
+    message: str
+    details: JsonObject
+    user_id: uuid.UUID | None
+    operation: str
+    sync_id: uuid.UUID | None
+
+
+class MetricsRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    instance_id: uuid.UUID
+    period_start: dt.datetime
+    period_end: dt.datetime
+    availability_percentage: Decimal
+    average_response_time: int
+    error_rate: Decimal
+    total_operations: int
+    data_transferred: int
+    api_calls: int
+    throttling_events: int
+    created_at: dt.datetime
+
+
+class ComponentHealth(BaseModel):
+    status: Literal["healthy", "degraded", "failing"]
+    detail: str | None = None
+
+
+class HealthRead(BaseModel):
+    status: Literal["healthy", "degraded", "failing"]
+    version: str
+    time: dt.datetime
+    database: ComponentHealth
+    instances: dict[InstanceStatus, int]

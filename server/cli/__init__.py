@@ -1,0 +1,1 @@
+"""The ``simpletrust`` command line."""

@@ -1,0 +1,64 @@
+"""``simpletrust``: run the agent or the console, and administer the agent's database."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from server.cli import db, tokens
+from server.cli.common import fail, settings
+from server.config import SettingsError, get_settings
+
+app = typer.Typer(
+    help="SimpleTrust Integrations: the sync agent, its console and administration.",
+    no_args_is_help=True, pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(tokens.app, name="token")
+
+
+@app.command()
+def agent(
+    host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1)"),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port (default 8765)"),
+) -> None:
+    """Run the sync agent: REST API, scheduler and sync engine."""
+    from server.logs import configure_logging  # noqa: PLC0415
+    from server.runtime import serve  # noqa: PLC0415
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    base = settings()
+    try:
+        cfg = base.model_copy(update=overrides) if overrides else base
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    configure_logging(cfg.log_level, cfg.log_format)
+    serve(cfg)
+
+
+@app.command()
+def console(
+    agent_url: str | None = typer.Option(None, help="Agent to connect to, e.g. "
+                                         "http://127.0.0.1:8765"),
+) -> None:
+    """Open the desktop console."""
+    try:
+        from app.main import run_console  # noqa: PLC0415
+    except ImportError as exc:
+        raise fail(f"the console needs PySide6 and qasync ({exc.name} is missing): "
+                   "pip install 'simpletrust-integrations[console]'") from None
+    raise typer.Exit(run_console(None, agent_url=agent_url))
+
+
+def main() -> None:
+    try:
+        get_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Agent settings: environment (``SIMPLETRUST_*``), an optional TOML file, then defaults.
+
+The database defaults to a SQLite file in the user data directory, so ``make run`` needs no
+server; any ``postgresql+psycopg://`` URL works instead. Invalid settings stop start-up with one
+line naming the setting (see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+APP_NAME = "simpletrust"
+ENV_PREFIX = "SIMPLETRUST_"
+DEFAULT_PORT = 8765
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; the message is one line naming the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = ""  # empty: SQLite file in data_dir
+    host: str = "127.0.0.1"
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    allow_third_party_plugins: bool = True
+    #: Most syncs the agent runs at once (each instance runs one sync at a time).
+    max_parallel_syncs: int = Field(default=4, ge=1, le=256)
+    #: Start the demo sandbox (simulators and demo instances) with the agent.
+    demo: bool = False
+    #: Credentials expiring within this many days are reported.
+    credential_expiry_warning_days: int = Field(default=14, ge=0, le=3650)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite://", "sqlite+pysqlite://", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        if value.startswith(("postgresql://", "postgres://")):
+            # psycopg 3 is the driver we ship; the bare scheme would ask for psycopg2.
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'simpletrust.db'}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def api_base_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into one readable line."""
+    toml_file = os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
+    if toml_file and not Path(toml_file).is_file():
+        raise SettingsError(f"{ENV_PREFIX}CONFIG_FILE: no such file: {toml_file}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        name = f"{ENV_PREFIX}{field.upper()}" if field != "settings" else field
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise SettingsError(f"invalid setting {name}: {first['msg']}{more}") from None
+    except ValueError as exc:  # e.g. a malformed TOML file
+        raise SettingsError(f"invalid settings: {exc}") from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own with :func:`load_settings`)."""
+    return load_settings()

@@ -1,0 +1,73 @@
+"""Start-up of the agent: database, migrations, the first admin, then the HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+import uvicorn
+from sqlalchemy import Engine
+
+from server.api.app import API_PREFIX, create_app
+from server.config import Settings
+from server.db import migrate
+from server.db.engine import make_engine, make_session_factory
+from server.db.models import Principal, PrincipalKind, Role
+from server.security.local_token import store_local_token
+from server.security.tokens import has_principals, issue_token
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FirstAdmin:
+    token: str
+    stored_in: str
+
+
+def prepare_database(settings: Settings) -> Engine:
+    """Connect and bring the schema to the newest revision."""
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    return engine
+
+
+def bootstrap_admin(settings: Settings, engine: Engine) -> FirstAdmin | None:
+    """On first start (no principals at all) create an admin and its token, once."""
+    with make_session_factory(engine)() as session:
+        if has_principals(session):
+            return None
+        admin = Principal(id=uuid.uuid4(), name="admin", role=Role.ADMIN,
+                          kind=PrincipalKind.USER)
+        session.add(admin)
+        issued = issue_token(session, admin, "first admin token")
+        session.commit()
+    where = store_local_token(settings.api_base_url, issued.token, settings.data_dir)
+    return FirstAdmin(issued.token, where)
+
+
+def serve(settings: Settings) -> None:
+    engine = prepare_database(settings)
+    first = bootstrap_admin(settings, engine)
+    base = f"{settings.api_base_url}{API_PREFIX}"
+    print(f"SimpleTrust Integrations agent: {base}  (API docs: {base}/docs)", flush=True)
+    db = "SQLite " + settings.database_url.removeprefix("sqlite:///") if settings.is_sqlite \
+        else "PostgreSQL"
+    print(f"Database: {db}", flush=True)
+    if first:
+        print("First start: created the admin token below. It is shown only this once;\n"
+              f"it is also stored in {first.stored_in} for the console on this machine.\n"
+              f"  {first.token}", flush=True)
+    else:
+        print("Admin token: created on first start and kept for the local console "
+              "(OS keyring or the admin-token file in the data directory);\n"
+              "  more tokens: simpletrust token create --name NAME --role admin|operator|auditor",
+              flush=True)
+    app = create_app(settings, engine)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
+                            timeout_graceful_shutdown=10)
+    # uvicorn.Server handles SIGINT/SIGTERM: it stops accepting, finishes requests, runs the
+    # lifespan shutdown (which stops the scheduler), then returns.
+    uvicorn.Server(config).run()
+    engine.dispose()

@@ -1,0 +1,1 @@
+"""Who may call the agent: API tokens, roles and the first admin."""

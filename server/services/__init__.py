@@ -1,0 +1,1 @@
+"""Business operations shared by the API, the CLI and the engine (no HTTP here)."""
