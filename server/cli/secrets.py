@@ -102,7 +102,8 @@ def rotate_master_key_command(
     engine = make_engine(database_url)
     try:
         vault = Vault.load(data_dir, create=False)
-        new_key = vault.pending_key or _new_key_for(vault)
+        # A staged key means an interrupted rotation (or SIMPLETRUST_NEW_MASTER_KEY): finish it.
+        new_key = vault.pending_key or MasterKey.generate()
         if vault.pending_key is not None:
             typer.echo(f"resuming the rotation to master key {new_key.kid}")
         report = rotate_master_key(
@@ -113,12 +114,6 @@ def rotate_master_key_command(
     finally:
         engine.dispose()
     _print_report(report)
-
-
-def _new_key_for(vault: Vault) -> MasterKey:
-    """A fresh key, or the operator's SIMPLETRUST_NEW_MASTER_KEY when keys live in the env."""
-    # Vault.load already read SIMPLETRUST_NEW_MASTER_KEY as the pending key if it was set.
-    return MasterKey.generate()
 
 
 def _print_report(report: RotationReport) -> None:

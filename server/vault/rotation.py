@@ -1,0 +1,145 @@
+"""Master key rotation: re-wrap every credential's data key, safe to interrupt and re-run.
+
+The plan, in an order that survives a crash at any point:
+
+1. Read every ``AuthenticationConfig.credentials`` and prove the old key unwraps each data key
+   (rows already on the new key are fine). Any other key, damage or plain text stops the
+   rotation here, before anything is written.
+2. Stage the new key beside the old one (keyring entry, env var or ``master.key.next``) and note
+   it in ``vault.json``: from now on ``Vault.load`` holds both keys, so every row opens whichever
+   key wraps it.
+3. Re-wrap rows in batches, one transaction per batch. Only the wrapped data key and the key
+   id change; the ciphertext does not.
+4. When no row is left on the old key, make the new key the current one and drop the staged copy.
+
+Re-running after a crash repeats step 1 (rows on the new key are skipped) and carries on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from server.db.models import AuthenticationConfig
+from server.vault.envelope import MasterKey, check_unwraps, envelope_kid, is_envelope, rewrap
+from server.vault.errors import RotationError, WrongMasterKey
+from server.vault.vault import Vault
+
+DEFAULT_BATCH_SIZE = 100
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    old_kid: str
+    new_kid: str
+    total: int
+    rewrapped: int
+    #: Rows already on the new key (from an earlier, interrupted run).
+    already_current: int
+    #: Rows with no secret at all (an empty ``credentials`` object).
+    empty: int
+    batches: int
+    #: What the operator still has to do (only when the key comes from the environment).
+    operator_action: str | None = None
+
+
+def rotate_master_key(
+    session_factory: Callable[[], Session],
+    vault_old: Vault,
+    new_key: MasterKey | bytes,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    after_batch: Callable[[int], None] | None = None,
+) -> RotationReport:
+    """Re-wrap all credential data keys from ``vault_old``'s current key to ``new_key``.
+
+    ``after_batch(n)`` runs after batch ``n`` (1-based) is committed; progress reporting uses
+    it, and tests use it to simulate a crash between batches.
+    """
+    new = new_key if isinstance(new_key, MasterKey) else MasterKey(new_key)
+    old = vault_old.current_key
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+
+    to_rewrap, already, empty = _preflight(session_factory, old, new)
+    total = len(to_rewrap) + already + empty
+    if old == new:
+        return RotationReport(old.kid, new.kid, total, 0, already, empty, 0)
+
+    vault_old.stage_next_key(new)
+    batches = 0
+    rewrapped = 0
+    for start in range(0, len(to_rewrap), batch_size):
+        ids = to_rewrap[start : start + batch_size]
+        with session_factory() as session:
+            rows = session.execute(
+                select(AuthenticationConfig.id, AuthenticationConfig.credentials).where(
+                    AuthenticationConfig.id.in_(ids)
+                )
+            ).all()
+            for row_id, credentials in rows:
+                if not is_envelope(credentials) or envelope_kid(credentials) != old.kid:
+                    continue  # changed since the preflight: sealed anew with the new key
+                session.execute(
+                    update(AuthenticationConfig)
+                    .where(AuthenticationConfig.id == row_id)
+                    # Keep updated_at: re-wrapping is not a change of the credential.
+                    .values(
+                        credentials=rewrap(old, new, str(row_id), credentials),
+                        updated_at=AuthenticationConfig.updated_at,
+                    )
+                )
+                rewrapped += 1
+            session.commit()
+        batches += 1
+        if after_batch is not None:
+            after_batch(batches)
+
+    action = vault_old.promote_next_key()
+    return RotationReport(old.kid, new.kid, total, rewrapped, already, empty, batches, action)
+
+
+def _preflight(
+    session_factory: Callable[[], Session], old: MasterKey, new: MasterKey
+) -> tuple[list[uuid.UUID], int, int]:
+    """Check every row before writing anything; return the ids still on the old key."""
+    to_rewrap: list[uuid.UUID] = []
+    already = empty = 0
+    plain: list[str] = []
+    with session_factory() as session:
+        rows = session.execute(
+            select(AuthenticationConfig.id, AuthenticationConfig.credentials).order_by(
+                AuthenticationConfig.id
+            )
+        ).all()
+    for row_id, credentials in rows:
+        value: Any = credentials
+        if not value:
+            empty += 1
+            continue
+        if not is_envelope(value):
+            plain.append(str(row_id))
+            continue
+        kid = envelope_kid(value)
+        if kid == new.kid:
+            already += 1
+        elif kid == old.kid:
+            check_unwraps(old, str(row_id), value)
+            to_rewrap.append(row_id)
+        else:
+            raise WrongMasterKey(
+                f"credentials of record {row_id} are sealed with master key {kid}, which is "
+                f"neither the current key ({old.kid}) nor the new one ({new.kid}); nothing was "
+                "changed"
+            )
+    if plain:
+        raise RotationError(
+            f"{len(plain)} credential record(s) are not encrypted ({', '.join(plain[:5])}); "
+            "nothing was changed"
+        )
+    return to_rewrap, already, empty
