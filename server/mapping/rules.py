@@ -1,0 +1,198 @@
+"""Per-field validation: explicit rules merged with what the target schema says.
+
+Compiled once to one ``check(value) -> message | None`` closure per field. The target schema
+contributes its type, enum, bounds, lengths, pattern and ``date-time`` format; an explicit rule
+overrides the schema's for the same check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+from server.mapping.errors import ParamError
+from server.mapping.model import ValidationRules
+from server.mapping.regex_guard import MAX_INPUT, compile_guarded
+from server.mapping.valuetypes import json_type_name
+
+Check = Callable[[Any], str | None]
+
+_TYPE_TESTS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool))
+    or (isinstance(v, float) and v.is_integer()),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+    "null": lambda v: v is None,
+}
+
+
+def _is_datetime_text(v: Any) -> bool:
+    if isinstance(v, dt.datetime):
+        return True
+    if not isinstance(v, str) or len(v) > 64:
+        return False
+    try:
+        parsed = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return parsed.tzinfo is not None
+
+
+def compile_check(
+    rules: ValidationRules, schema: dict[str, Any] | None = None, *, required: bool = False
+) -> Check | None:
+    """The check for one field, or None when nothing is to be checked.
+
+    ``required`` comes from the target schema's ``required`` list; ``rules.required`` adds to it.
+    Raises ParamError (param = the rule's name) for rules that cannot work.
+    """
+    node = schema if isinstance(schema, dict) else {}
+    must = rules.required or required
+    built = (
+        _type_check(rules, node),
+        _format_check(rules, node),
+        _enum_check(rules, node),
+        _range_check(rules, node),
+        _length_check(rules, node),
+        _pattern_check(rules, node),
+    )
+    checks = tuple(c for c in built if c is not None)
+    if not checks and not must:
+        return None
+
+    def check(v: Any) -> str | None:
+        if v is None:
+            return "is required" if must else None
+        if must and v == "":
+            return "is required (empty string)"
+        for c in checks:
+            message = c(v)
+            if message is not None:
+                return message
+        return None
+
+    return check
+
+
+def _type_check(rules: ValidationRules, node: dict[str, Any]) -> Check | None:
+    declared = node.get("type")
+    if rules.type is not None:
+        types = ["string"] if rules.type == "date-time" else [rules.type]
+    elif isinstance(declared, str):
+        types = [declared]
+    elif isinstance(declared, list):
+        types = [t for t in declared if t in _TYPE_TESTS]
+    else:
+        types = []
+    types = [t for t in types if t != "null"]
+    if not types:
+        return None
+    tests = tuple(_TYPE_TESTS[t] for t in types)
+    wanted = " or ".join(types)
+    datetime_ok = "string" in types
+
+    def type_check(v: Any) -> str | None:
+        if datetime_ok and isinstance(v, dt.datetime):
+            return None
+        for test in tests:
+            if test(v):
+                return None
+        return f"must be {wanted}, got {json_type_name(v)}"
+
+    return type_check
+
+
+def _format_check(rules: ValidationRules, node: dict[str, Any]) -> Check | None:
+    if rules.type == "date-time" or (rules.type is None and node.get("format") == "date-time"):
+        return lambda v: None if _is_datetime_text(v) else (
+            "must be an ISO 8601 date-time with a time zone"
+        )
+    return None
+
+
+def _enum_check(rules: ValidationRules, node: dict[str, Any]) -> Check | None:
+    enum = rules.enum if rules.enum is not None else node.get("enum")
+    if not isinstance(enum, list):
+        return None
+    allowed = [e for e in enum if e is not None]
+    shown = ", ".join(repr(e) for e in allowed[:10]) + (" ..." if len(allowed) > 10 else "")
+    if all(isinstance(e, str | int | float | bool) for e in allowed):
+        allowed_set = frozenset((type(e), e) for e in allowed)
+
+        def enum_check(v: Any) -> str | None:
+            try:
+                ok = (type(v), v) in allowed_set
+            except TypeError:  # unhashable value: a list or object is never in the enum
+                ok = False
+            return None if ok else f"must be one of {shown}"
+
+        return enum_check
+    return lambda v: None if any(v == e and type(v) is type(e) for e in allowed) else (
+        f"must be one of {shown}"
+    )
+
+
+def _range_check(rules: ValidationRules, node: dict[str, Any]) -> Check | None:
+    low = rules.minimum if rules.minimum is not None else node.get("minimum")
+    high = rules.maximum if rules.maximum is not None else node.get("maximum")
+    if low is not None and high is not None and low > high:
+        raise ParamError("minimum", f"minimum {low} is above maximum {high}")
+    if low is None and high is None:
+        return None
+
+    def range_check(v: Any) -> str | None:
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            return None  # the type check reports non-numbers
+        if low is not None and v < low:
+            return f"must be at least {low}"
+        if high is not None and v > high:
+            return f"must be at most {high}"
+        return None
+
+    return range_check
+
+
+def _length_check(rules: ValidationRules, node: dict[str, Any]) -> Check | None:
+    low = rules.min_length
+    if low is None:
+        low = node.get("minLength", node.get("minItems"))
+    high = rules.max_length
+    if high is None:
+        high = node.get("maxLength", node.get("maxItems"))
+    if low is not None and high is not None and low > high:
+        raise ParamError("min_length", f"min_length {low} is above max_length {high}")
+    if low is None and high is None:
+        return None
+
+    def length_check(v: Any) -> str | None:
+        if not isinstance(v, str | list):
+            return None
+        if low is not None and len(v) < low:
+            return f"must have at least {low} characters/items"
+        if high is not None and len(v) > high:
+            return f"must have at most {high} characters/items"
+        return None
+
+    return length_check
+
+
+def _pattern_check(rules: ValidationRules, node: dict[str, Any]) -> Check | None:
+    text = rules.pattern if rules.pattern is not None else node.get("pattern")
+    if text is None:
+        return None
+    pattern: re.Pattern[str] = compile_guarded(text, param="pattern")
+    shown = repr(pattern.pattern[:60])
+
+    def pattern_check(v: Any) -> str | None:
+        if not isinstance(v, str):
+            return None
+        if len(v) > MAX_INPUT or pattern.search(v) is None:
+            return f"does not match the pattern {shown}"
+        return None
+
+    return pattern_check
