@@ -1,0 +1,154 @@
+"""Client-side rate limiting and reading the server's rate-limit headers.
+
+Two mechanisms work together: a token bucket per connector instance keeps us under a rate the
+admin configured, and the server's own signals (``Retry-After`` on 429/503, ``X-RateLimit-*``
+and IETF ``RateLimit-*`` headers) pause us before the server has to refuse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+__all__ = ["RateLimitStatus", "TokenBucket", "parse_rate_limit", "parse_retry_after"]
+
+# Beyond this many seconds since the epoch, an X-RateLimit-Reset value is a timestamp.
+_EPOCH_THRESHOLD = 1_000_000_000
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        value = headers.get(name.lower())
+    return value.strip() if isinstance(value, str) else None
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date).
+
+    >>> parse_retry_after({"Retry-After": "2"})
+    2.0
+    """
+    value = _header(headers, "Retry-After")
+    if value is None:
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+@dataclass(frozen=True)
+class RateLimitStatus:
+    """What the server said about our quota; ``reset_after`` is seconds from now."""
+
+    limit: float | None = None
+    remaining: float | None = None
+    reset_after: float | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+
+_STRUCTURED = re.compile(r"(?:^|[;,\s])(remaining|reset|limit|r|t)\s*=\s*\"?([0-9.]+)")
+
+
+def parse_rate_limit(headers: Mapping[str, str], *, now: float | None = None) -> RateLimitStatus:
+    """Read ``X-RateLimit-*``, ``RateLimit-*`` or the structured ``RateLimit`` header.
+
+    ``X-RateLimit-Reset`` is taken as a Unix timestamp when it is large (GitHub) and as
+    seconds otherwise; ``RateLimit-Reset`` is always seconds (IETF draft).
+
+    >>> parse_rate_limit({"RateLimit-Remaining": "0", "RateLimit-Reset": "3"}).reset_after
+    3.0
+    """
+    current = time.time() if now is None else now
+    for prefix in ("X-RateLimit-", "RateLimit-", "X-Rate-Limit-"):
+        remaining = _number(_header(headers, prefix + "Remaining"))
+        limit = _number(_header(headers, prefix + "Limit"))
+        reset = _number(_header(headers, prefix + "Reset"))
+        if remaining is None and limit is None and reset is None:
+            continue
+        if reset is not None and reset > _EPOCH_THRESHOLD:
+            reset = max(0.0, reset - current)
+        return RateLimitStatus(limit=limit, remaining=remaining, reset_after=reset)
+    structured = _header(headers, "RateLimit")
+    if structured:
+        fields = {key: float(val) for key, val in _STRUCTURED.findall(structured)}
+        remaining = fields.get("remaining", fields.get("r"))
+        reset = fields.get("reset", fields.get("t"))
+        return RateLimitStatus(limit=fields.get("limit"), remaining=remaining, reset_after=reset)
+    return RateLimitStatus()
+
+
+class TokenBucket:
+    """An asyncio token bucket: ``rate`` requests per second on average, bursts up to ``burst``.
+
+    One bucket per connector instance (share it between that instance's clients).
+
+    >>> bucket = TokenBucket(rate=5, burst=5)   # at most 5 requests/s, 5 at once
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = float(rate)
+        self.capacity = float(burst if burst is not None else max(1.0, rate))
+        self._tokens = self.capacity
+        self._clock = clock
+        self._updated = clock()
+        self._lock = asyncio.Lock()
+        self._paused_until = 0.0
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    def pause(self, seconds: float) -> None:
+        """Hold every acquirer for ``seconds`` (the server said our quota is spent)."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    async def acquire(self) -> float:
+        """Take one token, sleeping as needed; returns the seconds waited."""
+        waited = 0.0
+        async with self._lock:
+            while True:
+                pause = self._paused_until - self._clock()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                    waited += pause
+                    continue
+                self._refill()
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return waited
+                delay = (1 - self._tokens) / self.rate
+                await asyncio.sleep(delay)
+                waited += delay

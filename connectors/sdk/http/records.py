@@ -1,0 +1,58 @@
+"""Selecting records out of a response body with JMESPath."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jmespath
+import jmespath.exceptions
+
+from connectors.sdk.errors import ConfigError, DataError
+
+__all__ = ["RecordSelector", "compile_jmespath"]
+
+
+def compile_jmespath(expression: str, *, what: str = "expression") -> Any:
+    """Compile ``expression`` or raise a :class:`ConfigError` that names it."""
+    try:
+        return jmespath.compile(expression)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise ConfigError(f"Invalid JMESPath {what} {expression!r}: {exc}.") from exc
+
+
+class RecordSelector:
+    """Turn a decoded body into a list of records (objects).
+
+    ``RecordSelector("data.items")`` picks ``body["data"]["items"]``; ``RecordSelector(None)``
+    takes a list body as is and a single object as one record.
+
+    >>> RecordSelector("data[*]").select({"data": [{"id": 1}]})
+    [{'id': 1}]
+    """
+
+    def __init__(self, expression: str | None = None) -> None:
+        self.expression = expression
+        self._compiled = (
+            compile_jmespath(expression, what="record selector") if expression else None
+        )
+
+    def select(self, body: Any) -> list[dict[str, Any]]:
+        found = self._compiled.search(body) if self._compiled is not None else body
+        if found is None:
+            return []
+        if isinstance(found, dict):
+            return [found]
+        if not isinstance(found, list):
+            raise DataError(
+                f"The record selector {self.expression!r} found a {type(found).__name__}, "
+                "not a list of objects.",
+                hint="Point the record selector at the list of records in the response.",
+            )
+        bad = [i for i, item in enumerate(found) if not isinstance(item, dict)]
+        if bad:
+            raise DataError(
+                f"The record selector {self.expression!r} found non-object items "
+                f"(first at index {bad[0]}).",
+                hint="Point the record selector at a list of objects.",
+            )
+        return found
