@@ -132,11 +132,30 @@ class ConnectorError(Exception):
 
 
 class ConfigError(ConnectorError):
-    """The configuration is wrong or incomplete; retrying will not help."""
+    """The configuration is wrong or incomplete; retrying will not help.
+
+    ``issues`` lists ``{"field": "streams[1].path", "message": ...}`` for form validation.
+    """
 
     category = ErrorCategory.CONFIG
     default_action = ErrorAction.FAIL
     default_hint = "Check the integration's configuration."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        issues: list[dict[str, str]] | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.issues = issues or []
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        if self.issues:
+            data["issues"] = self.issues
+        return data
 
 
 class UnsupportedApiVersionError(ConfigError):

@@ -1,0 +1,217 @@
+"""Streams: the named, typed collections of records a connector reads.
+
+An author writes one async generator per stream, :meth:`Stream.read_records`; the SDK turns it
+into records plus checkpoints, filters out what an incremental state says was already read,
+and keeps exactly-once semantics at the cursor boundary::
+
+    class Users(Stream):
+        name = "users"
+        json_schema = {"type": "object", "properties": {"id": {"type": "integer"},
+                       "updated_at": {"type": "string"}}}
+        primary_key = ("id",)
+        cursor_field = "updated_at"
+
+        def __init__(self, http: HttpClient) -> None:
+            self.http = http
+
+        async def read_records(self, cursor):
+            params = {"updated_since": cursor} if cursor else {}
+            async for page in self.http.paginate("/users", params=params):
+                for record in page.records:
+                    yield record
+
+Incremental state is ``{"cursor": <greatest cursor value>, "boundary_keys": [<primary keys of
+the records at that value>]}``. Keeping the keys at the boundary lets an API whose filter is
+inclusive (``>=``) be re-read without duplicates, and one that is exclusive without losses
+when several records share the greatest value.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.sdk.errors import ConfigError
+from connectors.sdk.messages import ReadMessage, RecordMessage, StateMessage
+
+__all__ = ["Stream", "StreamDescriptor", "SyncMode", "cursor_sort_key", "get_path"]
+
+MAX_BOUNDARY_KEYS = 1000
+
+
+class SyncMode(enum.StrEnum):
+    FULL_REFRESH = "full_refresh"
+    INCREMENTAL = "incremental"
+
+
+@dataclass(frozen=True)
+class StreamDescriptor:
+    """What ``discover`` returns for one stream (the registry's ``/schema`` shows these)."""
+
+    name: str
+    json_schema: dict[str, Any]
+    primary_key: tuple[str, ...]
+    cursor_field: str | None
+    sync_modes: tuple[SyncMode, ...]
+    detects_deletions: bool
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "json_schema": self.json_schema,
+            "primary_key": list(self.primary_key),
+            "cursor_field": self.cursor_field,
+            "sync_modes": [m.value for m in self.sync_modes],
+            "detects_deletions": self.detects_deletions,
+        }
+
+
+def cursor_sort_key(value: Any) -> tuple[int, Any]:
+    """Order cursor values: numbers numerically, ISO timestamps as instants, else as text.
+
+    ``"2024-01-02T00:00:00Z"`` and ``"2024-01-02T00:00:00+00:00"`` compare equal.
+    """
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, (int, float)):
+        return (0, value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return (2, value)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)  # naive timestamps are taken as UTC
+        return (1, parsed.timestamp())
+    return (3, json.dumps(value, sort_keys=True, default=str))
+
+
+def get_path(record: Mapping[str, Any], path: str) -> Any:
+    """``get_path({"a": {"b": 1}}, "a.b") == 1``; missing parts give None."""
+    current: Any = record
+    for part in path.split("."):
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(part)
+    return current
+
+
+class Stream(ABC):
+    """A stream of records. Set the class attributes, implement :meth:`read_records`.
+
+    Attributes:
+        name: unique within the connector.
+        json_schema: JSON Schema of one record.
+        primary_key: field paths that identify a record (``("id",)``); may be empty.
+        cursor_field: field path whose value only grows as records change; enables
+            incremental reads.
+        detects_deletions: a full refresh returns every live record, so absence means deleted.
+        is_sorted: records arrive in ascending cursor order, so it is safe to checkpoint
+            mid-stream (otherwise state is emitted only at the end).
+        checkpoint_interval: records between checkpoints when ``is_sorted``.
+    """
+
+    name: str
+    json_schema: dict[str, Any]
+    description: str = ""
+    primary_key: tuple[str, ...] = ()
+    cursor_field: str | None = None
+    detects_deletions: bool = False
+    is_sorted: bool = False
+    checkpoint_interval: int = 1000
+
+    @property
+    def sync_modes(self) -> tuple[SyncMode, ...]:
+        if self.cursor_field:
+            return (SyncMode.FULL_REFRESH, SyncMode.INCREMENTAL)
+        return (SyncMode.FULL_REFRESH,)
+
+    def descriptor(self) -> StreamDescriptor:
+        return StreamDescriptor(
+            name=self.name,
+            json_schema=self.json_schema,
+            primary_key=tuple(self.primary_key),
+            cursor_field=self.cursor_field,
+            sync_modes=self.sync_modes,
+            detects_deletions=self.detects_deletions,
+            description=self.description,
+        )
+
+    @abstractmethod
+    def read_records(self, cursor: Any | None) -> AsyncIterator[Mapping[str, Any]]:
+        """Yield records. ``cursor`` is the greatest cursor value already read (incremental),
+        or None for a full read; use it to ask the API for newer records only. The SDK drops
+        records at or before it that were already read, so an inclusive filter is fine."""
+
+    def record_key(self, record: Mapping[str, Any]) -> str:
+        """A stable identity for ``record``: its primary key, or a hash of its content."""
+        if self.primary_key:
+            return json.dumps([get_path(record, p) for p in self.primary_key], default=str)
+        digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode())
+        return digest.hexdigest()[:32]
+
+    async def read(
+        self, state: Mapping[str, Any] | None = None, sync_mode: SyncMode | None = None
+    ) -> AsyncIterator[ReadMessage]:
+        """Records and checkpoints. Override only for state that is not a record cursor
+        (e.g. the files already imported); then emit your own :class:`StateMessage`s."""
+        mode = sync_mode or (
+            SyncMode.INCREMENTAL if SyncMode.INCREMENTAL in self.sync_modes else
+            SyncMode.FULL_REFRESH
+        )
+        if mode not in self.sync_modes:
+            raise ConfigError(
+                f"Stream {self.name!r} does not support {mode.value} reads "
+                f"(it supports: {', '.join(m.value for m in self.sync_modes)})."
+            )
+        incremental = mode is SyncMode.INCREMENTAL
+        saved = dict(state or {}).get("cursor") if incremental else None
+        boundary = set(dict(state or {}).get("boundary_keys") or []) if incremental else set()
+        tracker = _CursorTracker(saved, boundary if saved is not None else set())
+        count = 0
+        async for record in self.read_records(saved):
+            data = dict(record)
+            if self.cursor_field:
+                value = get_path(data, self.cursor_field)
+                key = self.record_key(data)
+                if incremental and saved is not None and value is not None:
+                    order = cursor_sort_key(value)
+                    saved_order = cursor_sort_key(saved)
+                    if order < saved_order or (order == saved_order and key in boundary):
+                        continue  # read in an earlier run
+                tracker.see(value, key)
+            yield RecordMessage(self.name, data)
+            count += 1
+            if self.cursor_field and self.is_sorted and count % self.checkpoint_interval == 0:
+                yield StateMessage(self.name, tracker.state())
+        yield StateMessage(self.name, tracker.state() if self.cursor_field else {})
+
+
+class _CursorTracker:
+    """Greatest cursor value seen, and the keys of the records that carry it."""
+
+    def __init__(self, cursor: Any | None, keys: set[str]) -> None:
+        self.cursor = cursor
+        self.keys = set(keys)
+
+    def see(self, value: Any | None, key: str) -> None:
+        if value is None:
+            return
+        if self.cursor is None or cursor_sort_key(value) > cursor_sort_key(self.cursor):
+            self.cursor = value
+            self.keys = {key}
+        elif cursor_sort_key(value) == cursor_sort_key(self.cursor):
+            self.keys.add(key)
+
+    def state(self) -> dict[str, Any]:
+        if self.cursor is None:
+            return {}
+        return {"cursor": self.cursor, "boundary_keys": sorted(self.keys)[:MAX_BOUNDARY_KEYS]}
