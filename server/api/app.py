@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from server import __version__
 from server.api import problems
 from server.api.routes import (
+    auth_configs,
     executions,
     health,
     instances,
@@ -24,6 +25,7 @@ from server.api.routes import (
 )
 from server.config import Settings
 from server.db.engine import make_session_factory
+from server.vault import Vault
 
 API_PREFIX = "/api/integration"
 
@@ -42,7 +44,8 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings, engine: Engine) -> FastAPI:
+def create_app(settings: Settings, engine: Engine, vault: Vault | None = None) -> FastAPI:
+    """The app on ``engine``; the vault defaults to the master key of ``settings.data_dir``."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
@@ -60,10 +63,11 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.vault = vault or Vault.load(settings.data_dir, create=True)
     problems.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, principals, instances, mappings, schedules, executions,
+    for module in (health, principals, instances, auth_configs, mappings, schedules, executions,
                    subscriptions, logs, metrics):
         api.include_router(module.router)
     app.include_router(api)

@@ -43,7 +43,8 @@ def _timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Berlin")
+        message = f"unknown time zone {value!r}; use an IANA name like Europe/Berlin"
+        raise ValueError(message) from None
     return value
 
 

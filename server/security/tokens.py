@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from server.db.models import ApiToken, Principal, PrincipalKind, Role
 from server.db.types import utcnow
 
-TOKEN_PREFIX = "st_"
+TOKEN_PREFIX = "st_"  # noqa: S105 - a prefix, not a secret
 #: last_used_at is written at most this often per token, so reads do not become writes.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,8 +59,8 @@ class Api:
 
 
 @pytest.fixture
-def api(engine: Engine, db_url: str) -> Iterator[Api]:
-    settings = load_settings(database_url=db_url)
+def api(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[Api]:
+    settings = load_settings(database_url=db_url, data_dir=tmp_path / "data")
     app = create_app(settings, engine)
     result = Api(TestClient(app), engine)
     with make_session_factory(engine)() as session:

@@ -43,6 +43,7 @@ __all__ = [
     "ScheduleType",
     "SyncExecution",
     "SyncSchedule",
+    "SyncStatus",
     "SystemType",
     "TriggerType",
 ]

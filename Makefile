@@ -1,0 +1,40 @@
+# SimpleTrust Integrations: `make run` and `make test` are all a new machine needs.
+# Both create (or refresh, when pyproject.toml changes) the virtualenv in .venv first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+EXTRAS ?= dev,console
+
+.PHONY: run agent test lint fuzz bench screenshots clean help
+
+help:
+	@echo "make run          start the agent (SQLite default) and the console where a display exists"
+	@echo "make test         the whole test suite, on SQLite and PostgreSQL"
+	@echo "make lint         ruff, mypy and the import contracts"
+	@echo "make fuzz         schemathesis over the agent's OpenAPI document"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/simpletrust agent
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest tests/fuzz -p no:randomly $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
