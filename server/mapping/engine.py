@@ -13,7 +13,7 @@ as a ``FieldError`` and the record's ``output`` is then None (send it to the dea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,9 +26,10 @@ from server.mapping.errors import (
     StepError,
     preview,
 )
+from server.mapping.functions.registry import StepFn
 from server.mapping.model import MappingSpec
-from server.mapping.paths import compile_setter
-from server.mapping.steps import to_json_value
+from server.mapping.paths import Getter, compile_setter
+from server.mapping.steps import chain, to_json_value
 from server.mapping.validate import analyse
 
 # Exceptions a step may raise on odd data beyond StepError; they become FieldErrors too (a
@@ -64,7 +65,7 @@ class RecordTestResult(BaseModel):
 class CompiledMapping:
     """A mapping ready to run. Immutable and thread-safe: share one across workers."""
 
-    __slots__ = ("_broken", "_fields", "direction", "fingerprint", "name", "problems",
+    __slots__ = ("_broken", "_fields", "_meta", "direction", "fingerprint", "name", "problems",
                  "source", "spec", "target", "version")
 
     def __init__(self, spec: MappingSpec, *, strict: bool = True,
@@ -83,18 +84,20 @@ class CompiledMapping:
         self.problems: list[Problem] = analysis.problems
         self._broken = tuple(analysis.broken.items())
         fields = []
+        meta = {}
         for plan in analysis.plans:
             key = plan.keys[0] if len(plan.keys) == 1 else None
-            setter = compile_setter(plan.keys)
-            get, run = plan.getter, plan.run
-            if run is None:
-                compute = get
-            elif plan.finalize:
-                compute = _finalizing(get, run)
-            else:
-                compute = _composed(get, run)
-            fields.append((plan.target, key, setter, compute, plan.check, plan.secret, get))
+            direct = plan.source_key if not plan.steps else None
+            compute = (
+                None if direct is not None
+                else _compute(plan.getter, plan.source_key, plan.steps)
+            )
+            if compute is not None and plan.finalize:
+                compute = _finalizing(compute)
+            fields.append((plan.target, key, direct, compute, plan.check))
+            meta[plan.target] = (compile_setter(plan.keys), plan.getter, plan.secret)
         self._fields = tuple(fields)
+        self._meta = meta
 
     def apply(self, record: Any) -> MappingResult:
         """Map one source record; never raises for JSON input."""
@@ -104,29 +107,33 @@ class CompiledMapping:
                 value_preview=None)])
         out: dict[str, Any] = {}
         errors: list[FieldError] | None = None
-        for target, key, setter, compute, check, secret, get in self._fields:
-            try:
-                value = compute(record)
-            except StepError as exc:
-                errors = errors or []
-                errors.append(_error(target, str(exc), get, record, secret))
-                continue
-            except _DATA_FAILURES as exc:
-                errors = errors or []
-                errors.append(_error(target, f"cannot transform the value ({type(exc).__name__})",
-                                     get, record, secret))
-                continue
-            if check is not None:
-                message = check(value)
-                if message is not None:
+        for target, key, direct, compute, check in self._fields:
+            if compute is None:
+                value = record.get(direct)
+            else:
+                try:
+                    value = compute(record)
+                except StepError as exc:
                     errors = errors or []
-                    errors.append(FieldError(field=target, message=message,
+                    errors.append(self._error(target, str(exc), record))
+                    continue
+                except _DATA_FAILURES as exc:
+                    errors = errors or []
+                    why = f"cannot transform the value ({type(exc).__name__})"
+                    errors.append(self._error(target, why, record))
+                    continue
+            if check is not None:
+                problem = check(value)
+                if problem is not None:
+                    errors = errors or []
+                    secret = self._meta[target][2]
+                    errors.append(FieldError(field=target, message=problem,
                                              value_preview=preview(value, secret=secret)))
                     continue
             if key is not None:
                 out[key] = value
             else:
-                setter(out, value)
+                self._meta[target][0](out, value)
         if self._broken:
             errors = errors or []
             errors.extend(FieldError(field=t, message=f"not compiled: {why}")
@@ -134,6 +141,16 @@ class CompiledMapping:
         if errors:
             return MappingResult(None, errors)
         return MappingResult(out, [])
+
+    def _error(self, target: str, message: str, record: dict[str, Any]) -> FieldError:
+        """A FieldError showing the source value (masked for secret fields)."""
+        _setter, get, secret = self._meta[target]
+        try:
+            source_value = get(record)
+        except _DATA_FAILURES:
+            source_value = None
+        shown = preview(source_value, secret=secret)
+        return FieldError(field=target, message=message, value_preview=shown)
 
     def apply_many(self, records: Iterable[Any]) -> list[MappingResult]:
         apply = self.apply
@@ -143,21 +160,58 @@ class CompiledMapping:
         return f"CompiledMapping({self.name!r}, version={self.version}, fields={len(self._fields)})"
 
 
-def _composed(get: Any, run: Any) -> Any:
+Compute = Callable[[dict[str, Any]], Any]
+
+
+def _compute(get: Getter, key: str | None, steps: list[tuple[StepFn, bool]]) -> Compute:
+    """Read and transform one field, unrolled for the common short pipelines.
+
+    ``key`` (a top-level source key) lets the closure read ``record.get(key)`` directly.
+    """
+    if not steps:
+        return get
+    if key is not None:
+        k: str = key
+
+        def get_key(record: dict[str, Any]) -> Any:
+            return record.get(k)
+
+        get = get_key
+    if len(steps) == 1:
+        fn, accepts_null = steps[0]
+        if accepts_null:
+            return lambda record: fn(get(record), record)
+        if key is not None:
+            k1: str = key
+
+            def one_key(record: dict[str, Any]) -> Any:
+                v = record.get(k1)
+                return None if v is None else fn(v, record)
+
+            return one_key
+
+        def one(record: dict[str, Any]) -> Any:
+            v = get(record)
+            return None if v is None else fn(v, record)
+
+        return one
+    if len(steps) == 2 and not steps[0][1] and not steps[1][1]:
+        (f1, _), (f2, _) = steps
+
+        def two(record: dict[str, Any]) -> Any:
+            v = get(record)
+            if v is None:
+                return None
+            v = f1(v, record)
+            return None if v is None else f2(v, record)
+
+        return two
+    run = chain(steps)
     return lambda record: run(get(record), record)
 
 
-def _finalizing(get: Any, run: Any) -> Any:
-    return lambda record: to_json_value(run(get(record), record))
-
-
-def _error(target: str, message: str, get: Any, record: dict[str, Any], secret: bool) -> FieldError:
-    try:
-        source_value = get(record)
-    except _DATA_FAILURES:
-        source_value = None
-    shown = preview(source_value, secret=secret)
-    return FieldError(field=target, message=message, value_preview=shown)
+def _finalizing(compute: Compute) -> Compute:
+    return lambda record: to_json_value(compute(record))
 
 
 def compile_mapping(

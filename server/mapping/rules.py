@@ -53,16 +53,22 @@ def compile_check(
     """
     node = schema if isinstance(schema, dict) else {}
     must = rules.required or required
-    built = (
-        _type_check(rules, node),
-        _format_check(rules, node),
-        _enum_check(rules, node),
-        _range_check(rules, node),
-        _length_check(rules, node),
-        _pattern_check(rules, node),
+    others = tuple(
+        c
+        for c in (
+            _format_check(rules, node),
+            _enum_check(rules, node),
+            _range_check(rules, node),
+            _length_check(rules, node),
+            _pattern_check(rules, node),
+        )
+        if c is not None
     )
-    checks = tuple(c for c in built if c is not None)
-    if not checks and not must:
+    types = _declared_types(rules, node)
+    type_check = _type_check(types)
+    # Fast path: JSON values are exact builtin types, so one set lookup settles the type check.
+    fast = frozenset(t for name in types for t in _EXACT.get(name, ()))
+    if type_check is None and not others and not must:
         return None
 
     def check(v: Any) -> str | None:
@@ -70,16 +76,38 @@ def compile_check(
             return "is required" if must else None
         if must and v == "":
             return "is required (empty string)"
-        for c in checks:
+        if type(v) not in fast and type_check is not None:
+            message = type_check(v)
+            if message is not None:
+                return message
+        for c in others:
             message = c(v)
             if message is not None:
                 return message
         return None
 
-    return check
+    if others or must:
+        return check
+
+    def type_only(v: Any) -> str | None:
+        if v is None or type(v) in fast:
+            return None
+        return type_check(v) if type_check is not None else None
+
+    return type_only
 
 
-def _type_check(rules: ValidationRules, node: dict[str, Any]) -> Check | None:
+_EXACT: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def _declared_types(rules: ValidationRules, node: dict[str, Any]) -> list[str]:
     declared = node.get("type")
     if rules.type is not None:
         types = ["string"] if rules.type == "date-time" else [rules.type]
@@ -89,7 +117,10 @@ def _type_check(rules: ValidationRules, node: dict[str, Any]) -> Check | None:
         types = [t for t in declared if t in _TYPE_TESTS]
     else:
         types = []
-    types = [t for t in types if t != "null"]
+    return [t for t in types if t != "null"]
+
+
+def _type_check(types: list[str]) -> Check | None:
     if not types:
         return None
     tests = tuple(_TYPE_TESTS[t] for t in types)

@@ -28,7 +28,7 @@ from server.mapping.model import FieldMapping, MappingSpec
 from server.mapping.paths import Getter, Path, PathError, compile_getter, parse_path
 from server.mapping.rules import Check, compile_check
 from server.mapping.sandbox import find_unsafe
-from server.mapping.steps import StepCompileError, chain, compile_step
+from server.mapping.steps import StepCompileError, compile_step
 from server.mapping.valuetypes import (
     ANY,
     TypeSet,
@@ -49,7 +49,8 @@ class FieldPlan:
     target: str
     keys: tuple[str, ...]
     getter: Getter
-    run: StepFn | None
+    source_key: str | None  # set when the source is one top-level key (the fast path)
+    steps: list[tuple[StepFn, bool]]  # (function, accepts_null)
     check: Check | None
     secret: bool
     finalize: bool
@@ -221,15 +222,17 @@ class _FieldAnalyser:
         sources = self._sources()
         if sources is None:
             return None
-        getter, source_types = sources
+        getter, source_key, source_types = sources
         steps = self._steps(source_types)
         if steps is None:
             return None
-        run, produced, finalize = steps
+        fns, produced, finalize = steps
         check = self._check(keys, target_node, produced)
         if check is False:
             return None
-        return FieldPlan(self.field, keys, getter, run, check or None, self.secret, finalize)
+        return FieldPlan(
+            self.field, keys, getter, source_key, fns, check or None, self.secret, finalize
+        )
 
     def _target(self) -> tuple[tuple[str, ...], dict[str, Any] | None] | None:
         fm = self.fm
@@ -260,9 +263,10 @@ class _FieldAnalyser:
             return None
         return keys, node
 
-    def _sources(self) -> tuple[Getter, TypeSet] | None:
+    def _sources(self) -> tuple[Getter, str | None, TypeSet] | None:
         fm = self.fm
         getters: list[Getter] = []
+        source_key: str | None = None
         types: TypeSet = types_of("null")
         self.secret = self.secret or _looks_secret(fm.target, *fm.source_paths())
         for text in fm.source_paths():
@@ -273,6 +277,8 @@ class _FieldAnalyser:
                 self.problem(code, f"source: {exc}")
                 return None
             getters.append(compile_getter(path))
+            if len(path.ops) == 1 and path.is_plain_keys:
+                source_key = str(path.ops[0][1])
             node, known = (None, True) if self.sschema is None else schema_at(self.sschema, path)
             if not known:
                 self.problem("unknown_source", f"source '{text}' is not in the source schema",
@@ -287,9 +293,9 @@ class _FieldAnalyser:
         if not getters and not fm.steps:
             self.problem("no_source", "no source and no steps: the value is always null",
                          "warning")
-        return _combine(getters), types
+        return _combine(getters), (source_key if len(getters) == 1 else None), types
 
-    def _steps(self, current: TypeSet) -> tuple[StepFn | None, TypeSet, bool] | None:
+    def _steps(self, current: TypeSet) -> tuple[list[tuple[StepFn, bool]], TypeSet, bool] | None:
         fns: list[tuple[StepFn, bool]] = []
         finalize = False
         for i, step in enumerate(self.fm.steps):
@@ -309,7 +315,7 @@ class _FieldAnalyser:
             # A parse_datetime anywhere (also nested in if/map) may leave a datetime to write out.
             finalize = finalize or "parse_datetime" in (spec.name, repr(step.params))
             fns.append((fn, spec.accepts_null))
-        return (chain(fns) if fns else None), current, finalize
+        return fns, current, finalize
 
     def _check(
         self, keys: tuple[str, ...], node: dict[str, Any] | None, produced: TypeSet

@@ -59,12 +59,22 @@ def default(params: dict[str, Any], ctx: CompileContext) -> StepFn:
 
 @register("lower", category="text", input=_STR, output="string", description="Lower-case.")
 def lower(params: dict[str, Any], ctx: CompileContext) -> StepFn:
-    return lambda value, record: require_str(value, "lower").lower()
+    def run(value: Any, record: Any) -> str:
+        if type(value) is str:
+            return value.lower()
+        return require_str(value, "lower").lower()
+
+    return run
 
 
 @register("upper", category="text", input=_STR, output="string", description="Upper-case.")
 def upper(params: dict[str, Any], ctx: CompileContext) -> StepFn:
-    return lambda value, record: require_str(value, "upper").upper()
+    def run(value: Any, record: Any) -> str:
+        if type(value) is str:
+            return value.upper()
+        return require_str(value, "upper").upper()
+
+    return run
 
 
 @register("trim", category="text", input=_STR, output="string",
@@ -73,7 +83,12 @@ def upper(params: dict[str, Any], ctx: CompileContext) -> StepFn:
           description="Strip leading and trailing whitespace (or the given characters).")
 def trim(params: dict[str, Any], ctx: CompileContext) -> StepFn:
     chars = params["chars"]
-    return lambda value, record: require_str(value, "trim").strip(chars)
+    def run(value: Any, record: Any) -> str:
+        if type(value) is str:
+            return value.strip(chars)
+        return require_str(value, "trim").strip(chars)
+
+    return run
 
 
 @register("concat", category="text", input=("array", "string", "number", "integer"),
