@@ -65,6 +65,12 @@ def rotate_master_key(
     old = vault_old.current_key
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    staged = vault_old.pending_key
+    if staged is not None and staged != new:
+        raise RotationError(
+            f"a rotation to master key {staged.kid} is in progress; re-run it with that key "
+            "(`simpletrust secrets rotate-master-key` does) before starting another"
+        )
 
     to_rewrap, already, empty = _preflight(session_factory, old, new)
     total = len(to_rewrap) + already + empty

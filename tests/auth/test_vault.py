@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,16 +25,8 @@ SECRET = {"client_secret": "canary-5f0c2d9e-vault", "refresh_token": "rt-1234567
 NO_ENV: dict[str, str] = {}
 
 
-@pytest.fixture(autouse=True)
-def _no_real_keyring() -> Iterator[None]:
-    """These tests exercise the env and file sources; the keyring paths have their own tests."""
-    import keyring
-    from keyring.backends import fail
-
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(previous)
+# These tests exercise the env and file sources; the keyring paths have their own tests.
+pytestmark = pytest.mark.usefixtures("fail_keyring")
 
 
 def test_round_trip_and_envelope_shape() -> None:
@@ -54,7 +45,7 @@ def test_round_trip_and_envelope_shape() -> None:
 def test_envelope_is_bound_to_its_record() -> None:
     vault = Vault.from_key(MasterKey.generate())
     envelope = vault.seal("rec-1", SECRET)
-    with pytest.raises(EnvelopeCorruptError, match="rec-2.*copied from another record"):
+    with pytest.raises(EnvelopeCorruptError, match=r"rec-2.*copied from another record"):
         vault.open("rec-2", envelope)
     # Swapping only the ciphertext under another row's (valid) data key fails as well.
     other = vault.seal("rec-2", {"x": "y"})
@@ -86,7 +77,8 @@ def test_rewrap_keeps_the_ciphertext() -> None:
     old, new = MasterKey.generate(), MasterKey.generate()
     envelope = Vault.from_key(old).seal("rec-1", SECRET)
     moved = rewrap(old, new, "rec-1", envelope)
-    assert moved["ct"] == envelope["ct"] and moved["kid"] == new.kid
+    assert moved["ct"] == envelope["ct"]
+    assert moved["kid"] == new.kid
     assert Vault.from_key(new).open("rec-1", moved) == SECRET
 
 
