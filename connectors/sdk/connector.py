@@ -90,7 +90,7 @@ class Connector(ABC, Generic[ConfigT]):
         credentials: Any = None,
         context: ConnectorContext | None = None,
     ) -> None:
-        self.config: ConfigT = parse_config(self.config_model, config)  # type: ignore[assignment]
+        self.config: ConfigT = self.validate_config(config)  # type: ignore[assignment]
         self.credentials = credentials
         self.context = context or ConnectorContext()
         self.logger = RedactingLogger(
@@ -126,6 +126,11 @@ class Connector(ABC, Generic[ConfigT]):
         return None
 
     # ---- class-level description ----------------------------------------------------------
+
+    @classmethod
+    def validate_config(cls, data: BaseModel | Mapping[str, Any]) -> BaseModel:
+        """Validate a config; raise :class:`ConfigError` naming every bad field."""
+        return parse_config(cls.config_model, data)
 
     @classmethod
     def config_schema(cls) -> dict[str, Any]:

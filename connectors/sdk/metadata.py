@@ -4,17 +4,53 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-__all__ = ["AuthMethod", "ConnectorMetadata", "SystemType"]
+__all__ = [
+    "AuthMethod",
+    "ConnectorKey",
+    "ConnectorMetadata",
+    "HttpUrlText",
+    "SemVer",
+    "SystemType",
+    "validate_http_url",
+    "validate_key",
+    "validate_semver",
+]
 
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
 )
 KEY = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
+
+
+def validate_key(value: str) -> str:
+    if not KEY.match(value):
+        raise ValueError(
+            "must be 2-64 characters: a lowercase letter, then lowercase letters, digits, "
+            "'_', '.' or '-'"
+        )
+    return value
+
+
+def validate_semver(value: str) -> str:
+    if not SEMVER.match(value):
+        raise ValueError("must be a semantic version like 1.2.0")
+    return value
+
+
+def validate_http_url(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^https?://\S+$", value):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+ConnectorKey = Annotated[str, AfterValidator(validate_key)]
+SemVer = Annotated[str, AfterValidator(validate_semver)]
+HttpUrlText = Annotated[str, AfterValidator(validate_http_url)]
 
 
 class SystemType(enum.StrEnum):
@@ -56,41 +92,18 @@ class ConnectorMetadata(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
 
-    key: str = Field(description="Stable identifier: lowercase letters, digits, '_', '.', '-'.")
+    key: ConnectorKey = Field(description="Stable id: lowercase letters, digits, '_', '.', '-'.")
     name: str = Field(min_length=1, max_length=120)
     description: str = ""
-    version: str = Field(description="Semantic version of the connector, e.g. 1.2.0.")
+    version: SemVer = Field(description="Semantic version of the connector, e.g. 1.2.0.")
     system_type: SystemType
     vendor: str | None = None
     author: str | None = None
-    documentation_url: str | None = None
+    documentation_url: HttpUrlText | None = None
     icon: str | None = Field(default=None, description="Icon URL, data: URI or resource name.")
     auth_methods: tuple[AuthMethod, ...] = ()
     api_versions: tuple[str, ...] = ()
 
-    @field_validator("key")
-    @classmethod
-    def _check_key(cls, value: str) -> str:
-        if not KEY.match(value):
-            raise ValueError(
-                "must be 2-64 characters: a lowercase letter, then lowercase letters, digits, "
-                "'_', '.' or '-'"
-            )
-        return value
-
-    @field_validator("version")
-    @classmethod
-    def _check_version(cls, value: str) -> str:
-        if not SEMVER.match(value):
-            raise ValueError("must be a semantic version like 1.2.0")
-        return value
-
-    @field_validator("documentation_url")
-    @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://\S+$", value):
-            raise ValueError("must be an http(s) URL")
-        return value
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for the registry and the API."""

@@ -1,0 +1,1 @@
+"""Built-in connectors shipped with SimpleTrust Integrations."""
