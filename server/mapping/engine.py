@@ -25,6 +25,7 @@ from server.mapping.errors import (
     Problem,
     StepError,
     preview,
+    redact,
 )
 from server.mapping.functions.registry import StepFn
 from server.mapping.model import MappingSpec
@@ -150,7 +151,8 @@ class CompiledMapping:
         except _DATA_FAILURES:
             source_value = None
         shown = preview(source_value, secret=secret)
-        return FieldError(field=target, message=message, value_preview=shown)
+        text = redact(message) if secret else message
+        return FieldError(field=target, message=text, value_preview=shown)
 
     def apply_many(self, records: Iterable[Any]) -> list[MappingResult]:
         apply = self.apply

@@ -12,6 +12,7 @@ marked secret.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -71,6 +72,15 @@ class MappingCompileError(ValueError):
         summary = "; ".join(f"{p.field}: {p.message}" for p in problems[:5])
         more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
         super().__init__(f"mapping is invalid: {summary}{more}")
+
+
+_QUOTED = re.compile(r"'[^']*'")
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\w.+-]*")
+
+
+def redact(message: str) -> str:
+    """A step's message with quoted text and numbers masked (for fields marked secret)."""
+    return _NUMBER.sub(MASK, _QUOTED.sub(f"'{MASK}'", message))
 
 
 def preview(value: Any, *, secret: bool = False) -> str | None:

@@ -117,10 +117,13 @@ def _resolve(node: Any, root: dict[str, Any]) -> Any:
     return node
 
 
-def schema_at(schema: dict[str, Any], path: Path) -> tuple[dict[str, Any] | None, bool]:
+def schema_at(
+    schema: dict[str, Any], path: Path, *, described_only: bool = False
+) -> tuple[dict[str, Any] | None, bool]:
     """The schema node at ``path`` and whether the path is known to exist.
 
-    ``(None, True)``: allowed but undescribed; ``(None, False)``: the schema forbids it.
+    ``(None, True)``: allowed but undescribed; ``(None, False)``: the schema forbids it (or,
+    with ``described_only``, an object schema listing ``properties`` does not name it).
     """
     node: Any = _resolve(schema, schema)
     for kind, arg in path.schema_steps():
@@ -132,7 +135,9 @@ def schema_at(schema: dict[str, Any], path: Path) -> tuple[dict[str, Any] | None
                 node = _resolve(props[arg], schema)
                 continue
             extra = node.get("additionalProperties", True)
-            if extra is False and isinstance(props, dict):
+            if isinstance(props, dict) and (
+                extra is False or (described_only and not isinstance(extra, dict))
+            ):
                 return None, False
             node = _resolve(extra, schema) if isinstance(extra, dict) else None
             if node is None:
@@ -279,7 +284,10 @@ class _FieldAnalyser:
             getters.append(compile_getter(path))
             if len(path.ops) == 1 and path.is_plain_keys:
                 source_key = str(path.ops[0][1])
-            node, known = (None, True) if self.sschema is None else schema_at(self.sschema, path)
+            node, known = (
+                (None, True) if self.sschema is None
+                else schema_at(self.sschema, path, described_only=True)
+            )
             if not known:
                 self.problem("unknown_source", f"source '{text}' is not in the source schema",
                              "warning")
