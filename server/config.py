@@ -114,6 +114,17 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(f"invalid settings: {exc}") from None
 
 
+#: SIMPLETRUST_* variables read elsewhere (the vault, the test suite), not settings fields.
+OTHER_ENV = {"CONFIG_FILE", "MASTER_KEY", "TEST_POSTGRES_URL"}
+
+
+def unknown_env_settings() -> list[str]:
+    """``SIMPLETRUST_*`` variables that nothing reads: most likely typos."""
+    known = {name.upper() for name in Settings.model_fields} | OTHER_ENV
+    return sorted(key for key in os.environ
+                  if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):] not in known)
+
+
 @functools.cache
 def get_settings() -> Settings:
     """The process-wide settings (tests build their own with :func:`load_settings`)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import uuid
 from dataclasses import dataclass
 
@@ -67,7 +68,18 @@ def serve(settings: Settings) -> None:
     app = create_app(settings, engine)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
                             timeout_graceful_shutdown=10)
-    # uvicorn.Server handles SIGINT/SIGTERM: it stops accepting, finishes requests, runs the
-    # lifespan shutdown (which stops the scheduler), then returns.
-    uvicorn.Server(config).run()
-    engine.dispose()
+    # uvicorn.Server handles SIGINT/SIGTERM: it stops accepting, finishes requests and runs the
+    # lifespan shutdown (which stops the scheduler). Then it re-raises the signal to the
+    # handler that was there before; ours turn that into a clean exit (status 0, no traceback).
+    signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
+    print("Agent stopped.", flush=True)
+
+
+def _stopped(signum: int, _frame: object) -> None:
+    raise SystemExit(0)

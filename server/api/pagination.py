@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -37,6 +38,15 @@ class Sort:
     id_column: InstrumentedAttribute[Any]
     key: str
     descending: bool
+
+
+def sort_query(allowed: Mapping[str, Any]) -> Any:
+    """The ``sort`` query parameter, documented with the fields it accepts."""
+    names = sorted(allowed)
+    return Query(
+        pattern="^-?(" + "|".join(names) + ")$",
+        description=f"One of {', '.join(names)}; prefix - to reverse",
+    )
 
 
 def parse_sort(

@@ -8,7 +8,7 @@ import typer
 
 from server.cli import db, tokens
 from server.cli.common import fail, settings
-from server.config import SettingsError, get_settings
+from server.config import SettingsError, get_settings, unknown_env_settings
 
 app = typer.Typer(
     help="SimpleTrust Integrations: the sync agent, its console and administration.",
@@ -57,6 +57,8 @@ def main() -> None:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    for name in unknown_env_settings():
+        print(f"warning: ignoring unknown setting {name} (a typo?)", file=sys.stderr)
     app()
 
 

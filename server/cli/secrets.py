@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.db.engine import make_engine, make_session_factory
 from server.db.models import AuthenticationConfig
@@ -68,6 +69,8 @@ def status(data_dir: DataDirOption = None, database_url: DatabaseOption = None) 
     try:
         with make_session_factory(engine)() as session:
             values = session.scalars(select(AuthenticationConfig.credentials)).all()
+    except SQLAlchemyError as exc:
+        raise _fail(f"cannot read the credentials table ({type(exc).__name__})") from None
     finally:
         engine.dispose()
     counts: Counter[str] = Counter()
@@ -111,6 +114,8 @@ def rotate_master_key_command(
         )
     except VaultError as exc:
         raise _fail(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise _fail(f"cannot read or write the credentials table ({type(exc).__name__})") from None
     finally:
         engine.dispose()
     _print_report(report)

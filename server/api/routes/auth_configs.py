@@ -12,7 +12,7 @@ from sqlalchemy import select
 from connectors.sdk.auth.models import AuthFields
 from server.api import crud
 from server.api.deps import Operator, Reader, SessionDep, SettingsDep
-from server.api.pagination import Page, paginate, parse_sort
+from server.api.pagination import Page, paginate, parse_sort, sort_query
 from server.api.problems import Conflict, Unprocessable, problem_responses
 from server.api.schemas.auth_configs import (
     AuthConfigCreate,
@@ -76,7 +76,7 @@ def list_auth_configs(
     request: Request, session: SessionDep, settings: SettingsDep, _: Reader,
     auth_type: AuthType | None = None,
     q: Annotated[ShortText | None, Query(description="Text in the name")] = None,
-    sort: Annotated[ShortText | None, Query()] = None, limit: Limit = 50,
+    sort: Annotated[str | None, sort_query(SORTS)] = None, limit: Limit = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
 ) -> Page[AuthConfigRead]:
     stmt = select(AuthenticationConfig)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from server.api import crud
 from server.api.deps import Reader, SessionDep
-from server.api.pagination import Page, paginate, parse_sort
+from server.api.pagination import Page, paginate, parse_sort, sort_query
 from server.api.problems import problem_responses
 from server.api.schemas.monitoring import ExecutionRead
 from server.api.types import Limit, ShortText
@@ -32,7 +32,7 @@ def list_sync_executions(
     status: SyncStatus | None = None, trigger_type: TriggerType | None = None,
     since: Annotated[dt.datetime | None, Query(description="Started at or after")] = None,
     until: Annotated[dt.datetime | None, Query(description="Started before")] = None,
-    sort: Annotated[ShortText | None, Query()] = None, limit: Limit = 50,
+    sort: Annotated[str | None, sort_query(SORTS)] = None, limit: Limit = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
 ) -> Page[ExecutionRead]:
     stmt = select(SyncExecution)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from server.api import crud
 from server.api.deps import Operator, Reader, SessionDep
-from server.api.pagination import Page, paginate, parse_sort
+from server.api.pagination import Page, paginate, parse_sort, sort_query
 from server.api.problems import Conflict, problem_responses
 from server.api.schemas.instances import (
     InstanceCreate,
@@ -47,8 +47,7 @@ def list_instances(
     status: InstanceStatus | None = None,
     connector_id: uuid.UUID | None = None,
     q: Annotated[ShortText | None, Query(description="Text in the name")] = None,
-    sort: Annotated[ShortText | None, Query(description="name, created_at, updated_at, status; "
-                                            "prefix - to reverse")] = None,
+    sort: Annotated[str | None, sort_query(SORTS)] = None,
     limit: Limit = 50, cursor: Annotated[ShortText | None, Query()] = None,
 ) -> Page[InstanceRead]:
     stmt = select(IntegrationInstance)

@@ -32,7 +32,8 @@ class LogQuery(BaseModel):
     until: dt.datetime | None = Field(default=None, description="Before (UTC if no zone)")
     q: ShortText | None = Field(default=None, description="Text in the message")
     sync_id: uuid.UUID | None = None
-    sort: ShortText | None = Field(default=None, description="timestamp or -timestamp (default)")
+    sort: str | None = Field(default=None, pattern="^-?timestamp$",
+                             description="timestamp or -timestamp (default)")
     limit: Limit = 50
     cursor: ShortText | None = None
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server.api import crud
 from server.api.deps import Operator, Reader, SessionDep
-from server.api.pagination import Page, paginate, parse_sort
+from server.api.pagination import Page, paginate, parse_sort, sort_query
 from server.api.problems import problem_responses
 from server.api.schemas.mappings import MappingCreate, MappingRead, MappingUpdate
 from server.api.types import Limit, ShortText
@@ -31,7 +31,7 @@ def _read(obj: DataMapping) -> MappingRead:
 def list_mappings(
     session: SessionDep, _: Reader, instance_id: uuid.UUID | None = None,
     q: Annotated[ShortText | None, Query(description="Text in the name")] = None,
-    sort: Annotated[ShortText | None, Query()] = None, limit: Limit = 50,
+    sort: Annotated[str | None, sort_query(SORTS)] = None, limit: Limit = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
 ) -> Page[MappingRead]:
     stmt = select(DataMapping)

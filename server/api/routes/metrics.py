@@ -25,7 +25,8 @@ SORTS = {"period_start": ConnectorMetrics.period_start}
 class MetricsQuery(BaseModel):
     since: dt.datetime | None = Field(default=None, description="Periods starting at or after")
     until: dt.datetime | None = Field(default=None, description="Periods starting before")
-    sort: ShortText | None = Field(default=None, description="period_start or -period_start")
+    sort: str | None = Field(default=None, pattern="^-?period_start$",
+                             description="period_start or -period_start (default)")
     limit: Limit = 100
     cursor: ShortText | None = None
 

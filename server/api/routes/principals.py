@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from server.api import crud
 from server.api.deps import Admin, CurrentPrincipal, SessionDep
-from server.api.pagination import Page, paginate, parse_sort
+from server.api.pagination import Page, paginate, parse_sort, sort_query
 from server.api.problems import Conflict, problem_responses
 from server.api.schemas.principals import (
     PrincipalCreate,
@@ -41,7 +41,7 @@ def get_me(who: CurrentPrincipal) -> PrincipalRead:
 @router.get("/principals", response_model=Page[PrincipalRead])
 def list_principals(
     session: SessionDep, _: Admin, role: Role | None = None,
-    sort: Annotated[ShortText | None, Query()] = None, limit: Limit = 50,
+    sort: Annotated[str | None, sort_query(SORTS)] = None, limit: Limit = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
 ) -> Page[PrincipalRead]:
     stmt = select(Principal)
@@ -127,7 +127,7 @@ def create_token(
 @router.get("/tokens", response_model=Page[TokenRead])
 def list_tokens(
     session: SessionDep, _: Admin, principal_id: uuid.UUID | None = None,
-    sort: Annotated[ShortText | None, Query()] = None, limit: Limit = 50,
+    sort: Annotated[str | None, sort_query(TOKEN_SORTS)] = None, limit: Limit = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
 ) -> Page[TokenRead]:
     stmt = select(ApiToken)

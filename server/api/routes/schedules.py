@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server.api import crud
 from server.api.deps import Operator, Reader, SessionDep
-from server.api.pagination import Page, paginate, parse_sort
+from server.api.pagination import Page, paginate, parse_sort, sort_query
 from server.api.problems import Unprocessable, problem_responses
 from server.api.schemas.schedules import ScheduleCreate, ScheduleRead, ScheduleUpdate
 from server.api.types import Limit, ShortText
@@ -39,7 +39,7 @@ def _check_and_plan(obj: SyncSchedule) -> None:
 def list_schedules(
     session: SessionDep, _: Reader, instance_id: uuid.UUID | None = None,
     schedule_type: ScheduleType | None = None, is_active: bool | None = None,
-    sort: Annotated[ShortText | None, Query()] = None, limit: Limit = 50,
+    sort: Annotated[str | None, sort_query(SORTS)] = None, limit: Limit = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
 ) -> Page[ScheduleRead]:
     stmt = select(SyncSchedule)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server.api import crud
 from server.api.deps import Operator, Reader, SessionDep
-from server.api.pagination import Page, paginate, parse_sort
+from server.api.pagination import Page, paginate, parse_sort, sort_query
 from server.api.problems import problem_responses
 from server.api.schemas.subscriptions import (
     SubscriptionCreate,
@@ -35,7 +35,7 @@ def list_event_subscriptions(
     session: SessionDep, _: Reader, instance_id: uuid.UUID | None = None,
     event_type: Annotated[ShortText | None, Query()] = None,
     action_type: ActionType | None = None, is_active: bool | None = None,
-    sort: Annotated[ShortText | None, Query()] = None, limit: Limit = 50,
+    sort: Annotated[str | None, sort_query(SORTS)] = None, limit: Limit = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
 ) -> Page[SubscriptionRead]:
     stmt = select(EventSubscription)
