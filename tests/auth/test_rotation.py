@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import keyring
 import pytest
+from keyrings.alt.file import PlaintextKeyring
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
@@ -22,7 +24,7 @@ from server.vault import (
     WrongMasterKey,
     rotate_master_key,
 )
-from server.vault.keysource import ENV_VAR, NEXT_ENV_VAR
+from server.vault.keysource import ENV_VAR, KEYRING_SERVICE, NEXT_ENV_VAR
 
 pytestmark = pytest.mark.usefixtures("fail_keyring")
 
@@ -143,6 +145,40 @@ def test_rotation_killed_midway_then_rerun(sessions: sessionmaker[Session], data
     _assert_all_open(final, sessions, expected)
 
 
+def test_keyring_source_stages_and_promotes_in_the_keyring(
+    sessions: sessionmaker[Session],
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a keyring, the staged key is a second keyring entry; no key file ever appears."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    backend = PlaintextKeyring()
+    keyring.set_keyring(backend)  # the fail_keyring fixture restores the previous one
+    vault = Vault.load(data_dir, create=True, environ=NO_ENV)
+    entry = f"master-key:{data_dir.resolve()}"
+    assert backend.get_password(KEYRING_SERVICE, entry) == vault.current_key.to_text()
+    expected = _populate(sessions, vault)
+    new_key = MasterKey.generate()
+
+    def crash(batch: int) -> None:
+        assert backend.get_password(KEYRING_SERVICE, entry + ":next") == new_key.to_text()
+        raise Crash
+
+    with pytest.raises(Crash):
+        rotate_master_key(sessions, vault, new_key, batch_size=10, after_batch=crash)
+    resumed = Vault.load(data_dir, create=False, environ=NO_ENV)
+    _assert_all_open(resumed, sessions, expected)
+    assert resumed.pending_key == new_key
+    rotate_master_key(sessions, resumed, new_key)
+
+    assert backend.get_password(KEYRING_SERVICE, entry) == new_key.to_text()
+    assert backend.get_password(KEYRING_SERVICE, entry + ":next") is None
+    assert sorted(p.name for p in data_dir.iterdir()) == ["vault.json"]
+    _assert_all_open(Vault.load(data_dir, create=False, environ=NO_ENV), sessions, expected)
+
+
 def test_wrong_old_key_changes_nothing(sessions: sessionmaker[Session], data_dir: Path) -> None:
     vault = Vault.load(data_dir, create=True, environ=NO_ENV)
     _populate(sessions, vault)
@@ -241,3 +277,11 @@ def test_cli_wrong_key_is_one_line_not_a_traceback(
     assert result.exit_code == 1
     assert result.output.startswith("error: the master key from environment variable")
     assert "Traceback" not in result.output
+
+
+def test_cli_without_tables_is_one_line(data_dir: Path, tmp_path: Path) -> None:
+    Vault.load(data_dir, create=True, environ=NO_ENV)
+    args = ["--data-dir", str(data_dir), "--database-url", f"sqlite:///{tmp_path / 'empty.db'}"]
+    result = CliRunner().invoke(secrets_app, ["status", *args], env={ENV_VAR: ""})
+    assert result.exit_code == 1
+    assert "error: cannot read the credentials table (OperationalError)" in result.output
