@@ -25,7 +25,7 @@ class MasterKeyInvalidError(VaultError):
     pass
 
 
-class WrongMasterKey(VaultError):  # noqa: N818 - the name the agent's API documents
+class WrongMasterKey(VaultError):
     pass
 
 
