@@ -289,6 +289,13 @@ async def test_revoked_refresh_token_fails_once_with_a_hint(oauth_server: OAuthS
     assert oauth_server.token_requests["refresh_token"] == 1  # no retry storm
     assert oauth_server.api_requests == {}
 
+    # Signing in again (into the same store) heals the same auth object.
+    browser = Browser()
+    await sign_in_loopback(fields, open_browser=browser.open, token_store=store, wait_seconds=10)
+    await browser.pages()
+    async with httpx.AsyncClient(auth=auth) as http:
+        assert (await http.get(f"{oauth_server.base_url}/api/me")).status_code == 200
+
 
 # -- single flight -----------------------------------------------------------------------------
 

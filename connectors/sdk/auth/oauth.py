@@ -593,10 +593,24 @@ class OAuth2Auth(httpx.Auth):
         elif (token := self._fresh()) is not None:
             return token
         if self._failure is not None:
-            raise _again(self._failure)
+            if not self._store_changed():
+                raise _again(self._failure)
+            self._failure = None  # someone signed in again (or re-entered the secret)
+            if (token := self._fresh()) is not None:
+                return token
         if self._transient is not None and self._clock() < self._transient[1]:
             raise _again(self._transient[0])
         return None
+
+    def _store_changed(self) -> bool:
+        """Reload the store; True (and adopt it) if it holds another token than ours."""
+        if self._store is None:
+            return False
+        stored = self._store.load()
+        if stored is None or stored == self._token:
+            return False
+        self._token = stored
+        return True
 
     def _plan(self) -> TokenRequest:
         token = self._current()
