@@ -55,6 +55,7 @@ class DeclarativeStream(Stream):
         self.primary_key = spec.primary_key
         self.cursor_field = spec.incremental.cursor_field if spec.incremental else None
         self.is_sorted = spec.is_sorted
+        self.checkpoint_interval = spec.checkpoint_interval
         self.json_schema = spec.json_schema or PERMISSIVE_SCHEMA
         self.selector = RecordSelector(spec.records)
 

@@ -205,7 +205,10 @@ class StreamSpec(_Strict):
     records: str | None = Field(None, description="JMESPath to the records in the body.")
     primary_key: tuple[str, ...] = ()
     incremental: IncrementalSpec | None = None
-    is_sorted: bool = False
+    is_sorted: bool = Field(
+        False, description="Records come in ascending cursor order (allows mid-read checkpoints)."
+    )
+    checkpoint_interval: int = Field(1000, gt=0, description="Records between checkpoints.")
     json_schema: dict[str, Any] | None = Field(
         None, alias="schema", description="JSON Schema of a record; inferred when omitted."
     )
