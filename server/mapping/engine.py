@@ -95,7 +95,7 @@ class CompiledMapping:
             )
             if compute is not None and plan.finalize:
                 compute = _finalizing(compute)
-            fields.append((plan.target, key, direct, compute, plan.check))
+            fields.append((plan.target, key, direct, compute, plan.passing, plan.check))
             meta[plan.target] = (compile_setter(plan.keys), plan.getter, plan.secret)
         self._fields = tuple(fields)
         self._meta = meta
@@ -108,7 +108,7 @@ class CompiledMapping:
                 value_preview=None)])
         out: dict[str, Any] = {}
         errors: list[FieldError] | None = None
-        for target, key, direct, compute, check in self._fields:
+        for target, key, direct, compute, passing, check in self._fields:
             if compute is None:
                 value = record.get(direct)
             else:
@@ -123,7 +123,7 @@ class CompiledMapping:
                     why = f"cannot transform the value ({type(exc).__name__})"
                     errors.append(self._error(target, why, record))
                     continue
-            if check is not None:
+            if check is not None and type(value) not in passing:
                 problem = check(value)
                 if problem is not None:
                     errors = errors or []
@@ -199,6 +199,17 @@ def _compute(get: Getter, key: str | None, steps: list[tuple[StepFn, bool]]) -> 
         return one
     if len(steps) == 2 and not steps[0][1] and not steps[1][1]:
         (f1, _), (f2, _) = steps
+        if key is not None:
+            k2: str = key
+
+            def two_key(record: dict[str, Any]) -> Any:
+                v = record.get(k2)
+                if v is None:
+                    return None
+                v = f1(v, record)
+                return None if v is None else f2(v, record)
+
+            return two_key
 
         def two(record: dict[str, Any]) -> Any:
             v = get(record)

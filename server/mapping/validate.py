@@ -19,14 +19,14 @@ The same analysis compiles the fields, so ``compile_mapping`` never disagrees wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from server.mapping import canonical
 from server.mapping.errors import ParamError, Problem, Severity
 from server.mapping.functions.registry import StepFn
 from server.mapping.model import FieldMapping, MappingSpec
 from server.mapping.paths import Getter, Path, PathError, compile_getter, parse_path
-from server.mapping.rules import Check, compile_check
+from server.mapping.rules import Check, compile_check_fast
 from server.mapping.sandbox import find_unsafe
 from server.mapping.steps import StepCompileError, compile_step
 from server.mapping.valuetypes import (
@@ -52,6 +52,7 @@ class FieldPlan:
     source_key: str | None  # set when the source is one top-level key (the fast path)
     steps: list[tuple[StepFn, bool]]  # (function, accepts_null)
     check: Check | None
+    passing: frozenset[type]  # value types that pass the check without calling it
     secret: bool
     finalize: bool
 
@@ -232,11 +233,12 @@ class _FieldAnalyser:
         if steps is None:
             return None
         fns, produced, finalize = steps
-        check = self._check(keys, target_node, produced)
-        if check is False:
+        checked = self._check(keys, target_node, produced)
+        if checked is None:
             return None
+        passing, check = checked
         return FieldPlan(
-            self.field, keys, getter, source_key, fns, check or None, self.secret, finalize
+            self.field, keys, getter, source_key, fns, check, passing, self.secret, finalize
         )
 
     def _target(self) -> tuple[tuple[str, ...], dict[str, Any] | None] | None:
@@ -321,27 +323,29 @@ class _FieldAnalyser:
             elif spec.output_type != "same":
                 current = types_of(spec.output_type)
             # A parse_datetime anywhere (also nested in if/map) may leave a datetime to write out.
-            finalize = finalize or "parse_datetime" in (spec.name, repr(step.params))
+            finalize = (
+                finalize or spec.name == "parse_datetime" or "parse_datetime" in repr(step.params)
+            )
             fns.append((fn, spec.accepts_null))
         return fns, current, finalize
 
     def _check(
         self, keys: tuple[str, ...], node: dict[str, Any] | None, produced: TypeSet
-    ) -> Check | Literal[False] | None:
+    ) -> tuple[frozenset[type], Check | None] | None:
         rules = self.fm.rules
         if rules.pattern is not None and find_unsafe(rules.pattern):
             self.problem("unsafe", "rules.pattern names Python internals")
-            return False
+            return None
         required = (
             self.tschema is not None
             and len(keys) == 1
             and keys[0] in self.tschema.get("required", [])
         )
         try:
-            check = compile_check(rules, node, required=required)
+            checked = compile_check_fast(rules, node, required=required)
         except ParamError as exc:
             self.problem("bad_rule", f"rules: {exc}")
-            return False
+            return None
         if rules.type == "date-time":
             accepted = types_of("string")
         elif rules.type is not None:
@@ -351,7 +355,7 @@ class _FieldAnalyser:
         if not compatible(produced, accepted):
             self.problem("type_mismatch", f"produces {describe(produced)} but the target field "
                          f"takes {describe(accepted)}")
-        return check
+        return checked
 
 
 def _none(record: Any) -> None:

@@ -266,6 +266,14 @@ def test_parse_datetime_refuses_unknown_zones() -> None:
     assert "not a known time zone" in bad_params([step("parse_datetime", timezone="Mars/Base")])
 
 
+def test_dates_nested_in_other_steps_are_written_as_iso_text() -> None:
+    steps = [step("map", steps=[step("parse_datetime", unit="ms")])]
+    assert run(steps, [0, 1714557600000]) == ["1970-01-01T00:00:00+00:00",
+                                               "2024-05-01T10:00:00+00:00"]
+    when = step("if", when={"op": "exists"}, then=["parse_datetime"])
+    assert run([when], "2024-05-01T10:00:00Z") == "2024-05-01T10:00:00+00:00"
+
+
 def test_format_datetime() -> None:
     parse = step("parse_datetime")
     assert run([parse, step("format_datetime", format="%Y-%m-%d %H:%M",
