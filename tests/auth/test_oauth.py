@@ -21,10 +21,15 @@ from connectors.sdk.auth import (
     CredentialError,
     MemoryTokenStore,
     OAuth2Auth,
+    OAuth2AuthorizationCodeFields,
     TokenSet,
+    arevoke_token,
     build_auth,
     check_credential,
+    complete_authorization,
+    parse_fields,
     sign_in_loopback,
+    start_authorization,
 )
 
 from .oauth_server import USER, Client, OAuthServer
@@ -411,3 +416,43 @@ async def test_token_store_failure_stops_use_of_the_token(oauth_server: OAuthSer
             await http.get(f"{oauth_server.base_url}/api/me")
     assert info.value.failure == AuthFailure.STORAGE
     assert oauth_server.api_requests == {}
+
+
+# -- the agent's redirect endpoint (sync) and sign-out ----------------------------------------
+
+
+def test_agent_redirect_flow_and_sign_out(oauth_server: OAuthServer) -> None:
+    """The agent builds the URL, the browser comes back to its endpoint with code and state."""
+    fields = {
+        **_desktop_fields(oauth_server),
+        "revocation_url": f"{oauth_server.base_url}/revoke",
+    }
+    parsed = parse_fields("oauth2_authorization_code", fields)
+    assert isinstance(parsed, OAuth2AuthorizationCodeFields)
+    pending = start_authorization(parsed, "http://127.0.0.1:8765/api/oauth/callback")
+    query = parse_qs(urlsplit(pending.url).query)
+    assert query["code_challenge_method"] == ["S256"]
+    assert query["state"] == [pending.state]
+
+    with httpx.Client() as browser:
+        redirect = browser.get(pending.url)
+    assert redirect.status_code == 302
+    location = urlsplit(redirect.headers["Location"])
+    assert location.path == "/api/oauth/callback"
+    params = {k: v[0] for k, v in parse_qs(location.query).items()}
+
+    store = MemoryTokenStore()
+    token = complete_authorization(parsed, pending, params, token_store=store)
+    assert store.load() == token
+    # The code is single-use, and the verifier is bound to it.
+    with pytest.raises(CredentialError) as info:
+        complete_authorization(parsed, pending, params)
+    assert info.value.failure == AuthFailure.DENIED
+
+    asyncio.run(arevoke_token(parsed, token))
+    auth = build_auth("oauth2_authorization_code", parsed, token_store=store)
+    with httpx.Client(auth=auth) as http, pytest.raises(CredentialError) as info:
+        http.get(f"{oauth_server.base_url}/api/me")
+    # The access token died with the grant: 401, one refresh attempt, refused as revoked.
+    assert info.value.failure == AuthFailure.REVOKED
+    assert oauth_server.api_requests == {401: 1}

@@ -37,6 +37,7 @@ from connectors.sdk.auth.oauth import (
     OAuth2Auth,
     PendingAuthorization,
     acomplete_authorization,
+    arevoke_token,
     complete_authorization,
     start_authorization,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "TokenSet",
     "TokenStore",
     "acomplete_authorization",
+    "arevoke_token",
     "build_auth",
     "build_http_auth",
     "check_credential",

@@ -428,6 +428,50 @@ def complete_authorization(
     return token
 
 
+async def arevoke_token(
+    fields: OAuth2AuthorizationCodeFields,
+    token: TokenSet,
+    *,
+    client: httpx.AsyncClient | None = None,
+) -> None:
+    """Sign out: revoke the refresh token (RFC 7009) at ``fields.revocation_url``.
+
+    Revoking the refresh token ends the grant; providers revoke its access tokens with it.
+    """
+    if not fields.revocation_url:
+        raise CredentialError(
+            AuthFailure.CONFIGURATION, "revocation_url is not set for this credential"
+        )
+    value, hint = (
+        (token.refresh_token, "refresh_token")
+        if token.refresh_token
+        else (token.access_token, "access_token")
+    )
+    request = TokenRequest(
+        url=fields.revocation_url,
+        form={"token": value, "token_type_hint": hint},
+        client=_code_client(fields),
+        grant="revocation",
+    )
+    try:
+        if client is not None:
+            response = await client.send(request.build())
+        else:
+            async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT) as own:
+                response = await own.send(request.build())
+    except httpx.HTTPError as exc:
+        raise _unreachable(request, exc) from None
+    if response.status_code != 200:  # RFC 7009 section 2.2: 200 even for unknown tokens
+        failure = (
+            AuthFailure.SERVER_ERROR
+            if response.status_code >= 500
+            else (AuthFailure.BAD_CREDENTIALS)
+        )
+        raise CredentialError(
+            failure, f"{request.where} refused the revocation (HTTP {response.status_code})"
+        )
+
+
 # -- the httpx.Auth ---------------------------------------------------------------------------
 
 
