@@ -83,7 +83,14 @@ class SecretRegistry:
     def redact(self, text: str) -> str:
         """``text`` with every registered secret replaced by ``[REDACTED]``."""
         pattern = self._compiled()
-        return pattern.sub(MASK, text) if pattern is not None and text else text
+        if pattern is None or not text:
+            return text
+        # Repeat: a secret may re-form across the mask and what follows it ("…ED]x").
+        for _ in range(4):
+            text, count = pattern.subn(MASK, text)
+            if not count or not pattern.search(text):
+                return text
+        return MASK  # pathological overlap: give nothing away
 
     def _compiled(self) -> re.Pattern[str] | None:
         pattern = self._pattern

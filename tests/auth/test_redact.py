@@ -10,6 +10,8 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.sdk.auth import build_auth
 from connectors.sdk.redact import MASK, RedactingFilter, SecretRegistry, install_redaction, registry
@@ -104,3 +106,21 @@ def test_build_auth_registers_secrets_so_httpx_logs_are_masked(oauth_server: OAu
     assert "HTTP Request: GET" in stream.getvalue()
     assert key not in stream.getvalue()
     registry.unregister(key)
+
+
+@given(
+    secret=st.text(min_size=6, max_size=30).filter(lambda s: s.strip() == s),
+    before=st.text(max_size=20),
+    after=st.text(max_size=20),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_registered_secret_never_survives(secret: str, before: str, after: str) -> None:
+    reg = SecretRegistry()
+    reg.register(secret)
+    assert secret not in reg.redact(before + secret + after)
+
+
+def test_mask_fragments_cannot_rebuild_a_secret() -> None:
+    reg = SecretRegistry()
+    reg.register("ACTED]z")
+    assert "ACTED]z" not in reg.redact("ACTED]zz")
