@@ -102,7 +102,7 @@ class CompiledMapping:
 
     def apply(self, record: Any) -> MappingResult:
         """Map one source record; never raises for JSON input."""
-        if type(record) is not dict:
+        if not isinstance(record, dict):
             return MappingResult(None, [FieldError(
                 field="$", message=f"a record must be a JSON object, got {type(record).__name__}",
                 value_preview=None)])

@@ -130,20 +130,20 @@ def compile_getter(path: Path) -> Getter:
         keys = tuple(arg for _, arg in ops)
         if len(keys) == 1:
             (k,) = keys
-            return lambda r: r.get(k) if type(r) is dict else None
+            return lambda r: r.get(k) if isinstance(r, dict) else None
         if len(keys) == 2:
             k1, k2 = keys
 
             def get2(r: Any) -> Any:
-                v = r.get(k1) if type(r) is dict else None
-                return v.get(k2) if type(v) is dict else None
+                v = r.get(k1) if isinstance(r, dict) else None
+                return v.get(k2) if isinstance(v, dict) else None
 
             return get2
 
         def get_keys(r: Any) -> Any:
             v = r
             for k in keys:
-                if type(v) is not dict:
+                if not isinstance(v, dict):
                     return None
                 v = v.get(k)
             return v

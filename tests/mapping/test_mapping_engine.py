@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -455,3 +456,9 @@ def test_arbitrary_path_text_parses_or_is_refused_cleanly(text: str) -> None:
     except PathError:
         return
     getter({"a": [1, {"b": 2}]})
+
+
+def test_dict_subclasses_are_records_too() -> None:
+    spec = one_field([], source="a.b")
+    record = OrderedDict(a=OrderedDict(b="x"))
+    assert compile_mapping(spec).apply(record).output == {"out": "x"}

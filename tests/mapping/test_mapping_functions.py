@@ -395,3 +395,6 @@ def test_unknown_and_missing_params_are_named() -> None:
     assert "param 'table': is required" in bad_params([step("lookup")])
     assert "param 'separator': must be string, got integer" in bad_params(
         [step("join", separator=1)])
+    assert "param 'separator': must be string, got null" in bad_params(
+        [step("join", separator=None)])
+    assert run([step("split", separator=None)], "a b") == ["a", "b"]  # null: the default

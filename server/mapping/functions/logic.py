@@ -68,6 +68,10 @@ def compile_expression(expression: Any, param: str = "expression") -> Any:
         raise ParamError(param, f"'{unsafe}' is not allowed in an expression", code="unsafe")
     try:
         return jmespath.compile(expression)
+    except jmespath_errors.ParseError as exc:
+        first = str(exc).splitlines()[0].rstrip(": ") if str(exc) else type(exc).__name__
+        where = f" (position {exc.lex_position})" if exc.lex_position is not None else ""
+        raise ParamError(param, f"does not parse: {first}{where}", code="bad_expression") from None
     except jmespath_errors.JMESPathError as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ParamError(param, f"does not parse: {message}", code="bad_expression") from None

@@ -210,7 +210,8 @@ def check_params(spec: FunctionSpec, raw: dict[str, Any]) -> dict[str, Any]:
             out[p.name] = p.default
             continue
         check = _SIMPLE_CHECKS.get(p.type)
-        if check is not None and not (value is None and not p.required) and not check(value):
+        null_ok = value is None and p.default is None and not p.required
+        if check is not None and not null_ok and not check(value):
             wanted = p.type.replace("_", " of ")
             raise ParamError(p.name, f"must be {wanted}, got {json_type_name(value)}")
         if p.choices is not None and value not in p.choices:
