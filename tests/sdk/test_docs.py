@@ -25,10 +25,10 @@ def _blocks(name: str, language: str) -> list[str]:
 def test_python_examples_run(name: str):
     blocks = _blocks(name, "python")
     assert blocks, f"{name} has no runnable example"
-    namespace: dict[str, object] = {"__name__": f"docs_{name.split('.')[0]}"}
+    namespace: dict[str, object] = {"__name__": f"docs_{name.split('.', maxsplit=1)[0]}"}
     for block in blocks:
         code = compile(block, f"docs/sdk/{name}", "exec", dont_inherit=True)
-        exec(code, namespace)  # noqa: S102
+        exec(code, namespace)
 
 
 def test_declarative_reference_spec_is_valid():
