@@ -51,6 +51,8 @@ from connectors.sdk.errors import (
     PermissionDeniedError,
     RateLimitError,
     UnsupportedApiVersionError,
+    map_exceptions,
+    redact,
 )
 from connectors.sdk.http.client import HttpClient, RetryPolicy
 from connectors.sdk.logs import RedactingLogger
@@ -93,9 +95,10 @@ class Connector(ABC, Generic[ConfigT]):
         self.config: ConfigT = self.validate_config(config)  # type: ignore[assignment]
         self.credentials = credentials
         self.context = context or ConnectorContext()
+        self._secrets = tuple(secret_values(self.config))
         self.logger = RedactingLogger(
             self.context.logger.getChild(self.metadata.key),
-            secret_values(self.config),
+            self._secrets,
             {"connector": self.metadata.key, "instance_id": self.context.instance_id},
         )
         self.api_version: str | None = None
@@ -237,11 +240,12 @@ class Connector(ABC, Generic[ConfigT]):
         steps: dict[CheckName, CheckItem] = {}
         failure: ConnectorError | None = None
         try:
-            await self.check_connection()
-            await self.check_permissions()
+            with map_exceptions():  # raw httpx errors from author code get classified too
+                await self.check_connection()
+                await self.check_permissions()
         except ConnectorError as exc:
             failure = exc
-            steps = _failed_steps(exc)
+            steps = _failed_steps(exc, self._secrets)
         latency = round((time.monotonic() - started) * 1000, 2)
         version: str | None = None
         if failure is None:
@@ -252,7 +256,7 @@ class Connector(ABC, Generic[ConfigT]):
                 failure = exc
                 version = exc.detected if isinstance(exc, UnsupportedApiVersionError) else None
                 steps[CheckName.API_VERSION] = CheckItem(
-                    CheckName.API_VERSION, _FAILED, exc.message, exc.hint
+                    CheckName.API_VERSION, _FAILED, redact(exc.message, self._secrets), exc.hint
                 )
             else:
                 steps[CheckName.API_VERSION] = CheckItem(
@@ -266,7 +270,7 @@ class Connector(ABC, Generic[ConfigT]):
             server_api_version=version,
             latency_ms=latency,
             error_action=failure.action if failure else None,
-            details={"error": failure.to_dict()} if failure else {},
+            details={"error": _redacted(failure.to_dict(), self._secrets)} if failure else {},
         )
         self.logger.info("check finished: ok=%s latency_ms=%s", result.ok, latency)
         return result
@@ -306,8 +310,9 @@ class Connector(ABC, Generic[ConfigT]):
         if self.api_adapters and self.api_adapter is None:
             await self.negotiate_api_version()
         self.logger.info("read %s started (state: %s)", stream, "yes" if state else "none")
-        async for message in selected.read(state, sync_mode):
-            yield message
+        with map_exceptions():
+            async for message in selected.read(state, sync_mode):
+                yield message
 
     async def write(self, action: str, payload: Mapping[str, Any] | BaseModel) -> ActionResult:
         """Run the declared action ``action`` with ``payload`` validated by its input model."""
@@ -355,7 +360,11 @@ _ORDER = (
 )
 
 
-def _failed_steps(exc: ConnectorError) -> dict[CheckName, CheckItem]:
+def _redacted(data: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    return {k: redact(v, secrets) if isinstance(v, str) else v for k, v in data.items()}
+
+
+def _failed_steps(exc: ConnectorError, secrets: tuple[str, ...]) -> dict[CheckName, CheckItem]:
     """Which step a failure belongs to; the steps before it passed, the ones after are skipped."""
     if isinstance(exc, PermissionDeniedError):
         failed_at = CheckName.PERMISSIONS
@@ -368,7 +377,7 @@ def _failed_steps(exc: ConnectorError) -> dict[CheckName, CheckItem]:
     steps: dict[CheckName, CheckItem] = {}
     for name in _ORDER:
         if name is failed_at:
-            steps[name] = CheckItem(name, _FAILED, exc.message, exc.hint)
+            steps[name] = CheckItem(name, _FAILED, redact(exc.message, secrets), exc.hint)
             break
         steps[name] = CheckItem(name, _PASSED)
     return steps

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -338,3 +339,36 @@ def test_cursor_order_understands_timestamps_and_numbers():
     assert cursor_sort_key("2024-01-04T01:00:00+02:00") < cursor_sort_key("2024-01-04T00:00:00Z")
     assert cursor_sort_key(9) < cursor_sort_key(10)
     assert cursor_sort_key("2024-01-04") < cursor_sort_key("2024-01-04T00:00:01")
+
+
+class RawHttpx(Acme):
+    """An author who calls httpx directly: its errors are still classified by check()."""
+
+    async def check_connection(self) -> None:
+        async with httpx.AsyncClient() as raw:
+            await raw.get("http://127.0.0.1:9/")
+
+
+async def test_raw_httpx_errors_in_author_code_are_classified():
+    result = await _acme_cls(RawHttpx).check()
+    assert result.failures[0].name is CheckName.REACHABLE
+    assert result.details["error"]["type"] == "NetworkError"
+
+
+def _acme_cls(cls: type[Acme]) -> Acme:
+    return cls({"base_url": "http://127.0.0.1:9", "api_token": TOKEN}, context=CTX)
+
+
+async def test_instance_token_bucket_is_shared_by_its_clients():
+    context = ConnectorContext(allow_loopback=True, rate_limit_per_second=20, rate_limit_burst=1)
+    assert context.rate_limiter is context.rate_limiter
+    with serve(FakeApi()) as server:
+        acme = Acme({"base_url": server.url, "api_token": TOKEN}, credentials=Bearer(TOKEN),
+                    context=context)
+        other = acme.http_client(server.url, auth=Bearer(TOKEN))
+        started = time.monotonic()
+        for client in (acme.http, other, acme.http, other, acme.http):
+            await client.get("/me")
+        assert time.monotonic() - started >= 0.18
+        await acme.aclose()
+    assert context.metrics.requests == 5

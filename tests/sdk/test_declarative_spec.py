@@ -150,3 +150,16 @@ async def test_api_auth_without_credentials_is_a_config_failure():
     assert not result.ok
     assert "bearer" in (result.failures[0].cause or "")
     assert server.seen == []
+
+
+async def test_secret_in_a_path_never_reaches_the_check_result():
+    spec = _spec_with(streams__0__path="/keys/{config.token}/items")
+    Demo = build_connector_class(spec)
+    with serve(lambda r: Reply(404, {})) as server:
+        config = {"base_url": server.url, "token": "PathSecret-77"}
+        async with Demo(config, context=ConnectorContext(allow_loopback=True)) as demo:
+            result = await demo.check()
+    assert server.paths() == ["/keys/PathSecret-77/items"]
+    assert not result.ok
+    assert "PathSecret-77" not in str(result.to_dict())
+    assert "/keys/***/items" in (result.failures[0].cause or "")
