@@ -66,12 +66,6 @@ class ValidationRules(_Model):
     min_length: int | None = Field(default=None, ge=0)
     max_length: int | None = Field(default=None, ge=0)
 
-    def is_empty(self) -> bool:
-        return self == _NO_RULES
-
-
-_NO_RULES = ValidationRules()
-
 
 class FieldMapping(_Model):
     """Where one target field comes from and how it is transformed and checked.

@@ -2,20 +2,16 @@
 
 Types are JSON types plus ``datetime`` (what ``parse_datetime`` produces; written out as an ISO
 8601 string) and ``any``. ``integer`` is a kind of ``number``; a ``datetime`` fits a ``string``
-target. Used at design time only (``validate_mapping``), never per record.
+target. Used at design time (``validate_mapping``) and in error messages.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-ValueType = Literal[
-    "any", "string", "integer", "number", "boolean", "array", "object", "datetime", "null"
-]
 TypeSet = frozenset[str]
 
 ANY: TypeSet = frozenset({"any"})
-JSON_TYPES = ("string", "integer", "number", "boolean", "array", "object", "null")
 
 
 def types_of(*names: str) -> TypeSet:

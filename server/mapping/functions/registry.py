@@ -221,11 +221,6 @@ def check_params(spec: FunctionSpec, raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def provided(raw: dict[str, Any], name: str) -> bool:
-    """Whether the mapping author set a parameter (vs. its default)."""
-    return name in raw
-
-
 def require_str(value: Any, fn: str) -> str:
     if not isinstance(value, str):
         raise StepError(f"{fn} expects a string, got {json_type_name(value)}")
