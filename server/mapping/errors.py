@@ -13,6 +13,7 @@ marked secret.
 from __future__ import annotations
 
 import re
+import reprlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -83,13 +84,24 @@ def redact(message: str) -> str:
     return _NUMBER.sub(MASK, _QUOTED.sub(f"'{MASK}'", message))
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = PREVIEW_LIMIT
+_REPR.maxother = PREVIEW_LIMIT
+_REPR.maxlevel = 3
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = 5
+
+
 def preview(value: Any, *, secret: bool = False) -> str | None:
-    """A short, single-line preview of a value for error messages; masked when secret."""
+    """A short, single-line preview of a value for error messages; masked when secret.
+
+    ``reprlib`` bounds the work: a huge string or a deeply nested record costs no more than a
+    small one (plain ``repr`` would copy it whole, or overflow the stack).
+    """
     if value is None:
         return None
     if secret:
         return MASK
-    text = repr(value)
+    text = _REPR.repr(value)
     if len(text) > PREVIEW_LIMIT:
         text = text[: PREVIEW_LIMIT - 3] + "..."
     return text

@@ -462,3 +462,18 @@ def test_dict_subclasses_are_records_too() -> None:
     spec = one_field([], source="a.b")
     record = OrderedDict(a=OrderedDict(b="x"))
     assert compile_mapping(spec).apply(record).output == {"out": "x"}
+
+
+def test_huge_and_deep_values_do_not_break_error_reporting() -> None:
+    deep: Any = "leaf"
+    for _ in range(5000):
+        deep = [deep]
+    compiled = compile_mapping(one_field(["to_string"]))
+    result = compiled.apply({"v": deep})
+    assert result.output is None
+    assert result.errors[0].message == "cannot transform the value (RecursionError)"
+    assert result.errors[0].value_preview == "[[[[...]]]]"
+    big = compile_mapping(one_field([], rules={"type": "integer"})).apply({"v": "x" * 10**7})
+    preview_text = big.errors[0].value_preview
+    assert preview_text is not None
+    assert len(preview_text) <= 80
