@@ -69,17 +69,25 @@ class Page:
     next_cursor: str | None
 
 
-def _encode_params(params: Params | None) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _encode_value(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _encode_params(params: Params | None) -> dict[str, str | list[str]]:
+    """Drop empty values; lists and tuples become repeated keys (``log_type=a&log_type=b``)."""
+    out: dict[str, str | list[str]] = {}
     for key, value in (params or {}).items():
         if value is None or value == "":
             continue
-        if isinstance(value, dt.datetime):
-            out[key] = value.isoformat()
-        elif isinstance(value, bool):
-            out[key] = "true" if value else "false"
+        if isinstance(value, list | tuple | set | frozenset):
+            if value:
+                out[key] = [_encode_value(v) for v in value]
         else:
-            out[key] = str(value)
+            out[key] = _encode_value(value)
     return out
 
 

@@ -16,11 +16,13 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import keyring
 import keyring.errors
 import platformdirs
+from keyring.backends import chainer, fail, null
 
 from app.core.api import normalize_agent_url
 
@@ -54,6 +56,16 @@ def agent_data_dir() -> Path:
     """The agent's data dir as the agent computes it (env override first)."""
     env = os.environ.get("SIMPLETRUST_DATA_DIR")
     return Path(env) if env else Path(platformdirs.user_data_dir("simpletrust"))
+
+
+def _is_real_backend(backend: Any) -> bool:
+    if isinstance(backend, chainer.ChainerBackend):
+        return any(_is_real_backend(b) for b in backend.backends)
+    if isinstance(backend, fail.Keyring | null.Keyring):
+        return False
+    if type(backend).__module__.startswith("keyrings.alt"):
+        return bool(os.environ.get("PYTHON_KEYRING_BACKEND"))
+    return True
 
 
 class ProfileStore:
@@ -126,32 +138,49 @@ class TokenStore:
         return type(keyring.get_keyring()).__name__
 
     @staticmethod
-    def is_secure() -> bool:
-        """False when the keyring cannot store anything or only stores plain text."""
-        backend = keyring.get_keyring()
-        module = type(backend).__module__
-        return not (
-            module.startswith("keyring.backends.fail") or "Plaintext" in type(backend).__name__
-        )
+    def real_backend() -> Any | None:
+        """The keyring backend if it really protects secrets, else None.
+
+        Same rule as the agent (server/vault/keysource.py), so both look in the same place:
+        the fail/null backends never count, keyrings.alt only when chosen explicitly with
+        PYTHON_KEYRING_BACKEND (it is plain text on disk).
+        """
+        try:
+            backend = keyring.get_keyring()
+        except (keyring.errors.KeyringError, RuntimeError):
+            return None
+        return backend if _is_real_backend(backend) else None
+
+    @classmethod
+    def is_secure(cls) -> bool:
+        """True when tokens entered in the console survive a restart in a real keyring."""
+        return cls.real_backend() is not None
 
     def get(self, agent_url: str) -> str | None:
         url = normalize_agent_url(agent_url)
         if url in self._session:
             return self._session[url]
-        try:
-            token = keyring.get_password(KEYRING_SERVICE, url)
-        except keyring.errors.KeyringError as exc:
-            log.info("keyring unavailable (%s); trying the agent's token file", type(exc).__name__)
-            token = None
-        if token:
-            return token
+        backend = self.real_backend()
+        if backend is not None:
+            try:
+                token = backend.get_password(KEYRING_SERVICE, url)
+            except keyring.errors.KeyringError as exc:
+                log.info(
+                    "keyring unreadable (%s); trying the agent's token file", type(exc).__name__
+                )
+            else:
+                if token:
+                    return str(token)
         return self._read_agent_token_file(url)
 
     def set(self, agent_url: str, token: str) -> bool:
         """Remember a token; True if it went to the keyring, False if kept for this session."""
         url = normalize_agent_url(agent_url)
+        backend = self.real_backend()
         try:
-            keyring.set_password(KEYRING_SERVICE, url, token)
+            if backend is None:
+                raise keyring.errors.NoKeyringError("no keyring that protects secrets")
+            backend.set_password(KEYRING_SERVICE, url, token)
         except keyring.errors.KeyringError as exc:
             log.info(
                 "keyring cannot store tokens (%s); keeping it for this session", type(exc).__name__
@@ -161,12 +190,18 @@ class TokenStore:
         self._session.pop(url, None)
         return True
 
+    def set_session(self, agent_url: str, token: str) -> None:
+        """Use a token until the console exits, without storing it anywhere."""
+        self._session[normalize_agent_url(agent_url)] = token
+
     def delete(self, agent_url: str) -> None:
         url = normalize_agent_url(agent_url)
         self._session.pop(url, None)
         # nothing stored, or no backend: either way nothing is left
-        with contextlib.suppress(keyring.errors.KeyringError):
-            keyring.delete_password(KEYRING_SERVICE, url)
+        backend = self.real_backend()
+        if backend is not None:
+            with contextlib.suppress(keyring.errors.KeyringError):
+                backend.delete_password(KEYRING_SERVICE, url)
 
     def _read_agent_token_file(self, url: str) -> str | None:
         if urlsplit(url).hostname not in _LOOPBACK_HOSTS:

@@ -74,6 +74,8 @@ def isolated_user_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     backend.file_path = str(tmp_path / "keyring.cfg")
     previous = keyring.get_keyring()
     keyring.set_keyring(backend)
+    # the console (like the agent) trusts keyrings.alt only when chosen explicitly
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     monkeypatch.setenv("SIMPLETRUST_DATA_DIR", str(tmp_path / "agent-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qs"))

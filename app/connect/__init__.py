@@ -1,0 +1,1 @@
+"""Connect dialog: saved agent profiles, token entry, connection test."""

@@ -1,0 +1,1 @@
+"""Shared Qt helpers: background operations, table models, themes, remembered layout."""

@@ -1,0 +1,1 @@
+"""The main window: sidebar navigation, pages, connection state, shortcuts."""

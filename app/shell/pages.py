@@ -1,0 +1,26 @@
+"""The sidebar's pages, in order (Ctrl+1 … Ctrl+7)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QWidget
+
+from app.qt.session import AgentSession
+from app.shell.page import Page, PlaceholderPage
+
+
+def build_pages(session: AgentSession, parent: QWidget) -> list[Page]:
+    return [
+        PlaceholderPage("Home", "Dashboard", session, parent),
+        PlaceholderPage("Connectors", "The connector library.", session, parent),
+        PlaceholderPage("Instances", "Instances", session, parent),
+        PlaceholderPage("Credentials", "Credentials", session, parent),
+        PlaceholderPage("Status", "Status", session, parent),
+        PlaceholderPage("Logs", "Logs", session, parent),
+        PlaceholderPage(
+            "Mapping designer",
+            "The visual mapping designer is coming in a later release. Mappings can be "
+            "created and tested through the agent's API (/mappings) meanwhile.",
+            session,
+            parent,
+        ),
+    ]
