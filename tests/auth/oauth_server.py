@@ -397,17 +397,21 @@ def _handler(server: OAuthServer) -> type[BaseHTTPRequestHandler]:
             header = self.headers.get("Authorization", "")
             token = server.find_token(access=header.removeprefix("Bearer ").strip())
             if server.api_always_401 or token is None or token.is_expired() or token.is_revoked():
-                status = 401
-                self._send(401, b"{}", [("WWW-Authenticate", 'Bearer error="invalid_token"')])
+                status, body = 401, b"{}"
+                headers = [("WWW-Authenticate", 'Bearer error="invalid_token"')]
             elif path == "/api/admin" and "admin" not in token.scope.split():
-                status = 403
-                self._send(403, b"{}", [("WWW-Authenticate", 'Bearer error="insufficient_scope"')])
+                status, body = 403, b"{}"
+                headers = [("WWW-Authenticate", 'Bearer error="insufficient_scope"')]
             else:
                 status = 200
-                body = {"user": token.user, "client_id": token.client_id, "scope": token.scope}
-                self._send(200, json.dumps(body).encode(), [("Content-Type", "application/json")])
+                body = json.dumps(
+                    {"user": token.user, "client_id": token.client_id, "scope": token.scope}
+                ).encode()
+                headers = [("Content-Type", "application/json")]
+            # Count before answering: the client may check the counter as soon as it has the reply.
             with server.lock:
                 server.api_requests[status] += 1
+            self._send(status, body, headers)
 
     return Handler
 
