@@ -115,7 +115,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 #: SIMPLETRUST_* variables read elsewhere (the vault, the test suite), not settings fields.
-OTHER_ENV = {"CONFIG_FILE", "MASTER_KEY", "TEST_POSTGRES_URL"}
+OTHER_ENV = {"CONFIG_FILE", "MASTER_KEY", "NEW_MASTER_KEY", "TEST_POSTGRES_URL", "RESOURCES"}
 
 
 def unknown_env_settings() -> list[str]:

@@ -13,6 +13,7 @@ from server import __version__
 from server.api import problems
 from server.api.routes import (
     auth_configs,
+    connectors,
     executions,
     health,
     instances,
@@ -25,6 +26,7 @@ from server.api.routes import (
 )
 from server.config import Settings
 from server.db.engine import make_session_factory
+from server.services.registry import Registry
 from server.vault import Vault
 
 API_PREFIX = "/api/integration"
@@ -64,11 +66,15 @@ def create_app(settings: Settings, engine: Engine, vault: Vault | None = None) -
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.vault = vault or Vault.load(settings.data_dir, create=True)
+    app.state.registry = Registry(settings)
+    with app.state.session_factory() as session:
+        app.state.registry.sync_rows(session)  # the connector library, as rows instances use
+        session.commit()
     problems.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, principals, instances, auth_configs, mappings, schedules, executions,
-                   subscriptions, logs, metrics):
+    for module in (health, principals, connectors, instances, auth_configs, mappings,
+                   schedules, executions, subscriptions, logs, metrics):
         api.include_router(module.router)
     app.include_router(api)
     return app

@@ -9,12 +9,27 @@ from server.api.types import JsonObject, Name, ShortText, Text, Url
 from server.db.models import InstanceStatus, SyncStatus, TriggerType
 
 
+class InstanceOptions(BaseModel):
+    """Agent-side options of an instance (the console's "advanced options")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow_loopback: bool = Field(
+        default=False, description="Let the connector reach 127.0.0.1/::1 (a system on the "
+        "agent's own machine). Cloud metadata and link-local addresses stay refused.")
+    rate_limit_per_second: float | None = Field(default=None, gt=0, le=10_000)
+    rate_limit_burst: float | None = Field(default=None, gt=0, le=100_000)
+    http_timeout: float = Field(default=30.0, gt=0, le=600)
+    verify_tls: bool = True
+
+
 class InstanceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
     connector_id: uuid.UUID
     configuration: JsonObject = Field(default_factory=dict)
+    options: InstanceOptions = Field(default_factory=InstanceOptions)
     connection_url: Url | None = None
     auth_config_id: uuid.UUID | None = None
     version_compatibility: ShortText | None = None
@@ -27,6 +42,7 @@ class InstanceUpdate(BaseModel):
 
     name: Name | None = None
     configuration: JsonObject | None = None
+    options: InstanceOptions | None = None
     connection_url: Url | None = None
     auth_config_id: uuid.UUID | None = None
     version_compatibility: ShortText | None = None
@@ -40,6 +56,7 @@ class InstanceRead(BaseModel):
     connector_id: uuid.UUID
     status: InstanceStatus
     configuration: JsonObject
+    options: InstanceOptions
     connection_url: str | None
     auth_config_id: uuid.UUID | None
     created_by: uuid.UUID | None

@@ -17,9 +17,16 @@ from server.db.models.enums import (
     TriggerType,
 )
 from server.db.models.events import EventSubscription
-from server.db.models.mappings import DataMapping
+from server.db.models.mappings import DataMapping, DataMappingVersion
 from server.db.models.monitoring import ConnectorMetrics, IntegrationLog
 from server.db.models.principals import ApiToken, Principal
+from server.db.models.records import (
+    DeadLetter,
+    EvidenceRecord,
+    EvidenceRecordVersion,
+    StreamState,
+    SyncSeenKey,
+)
 from server.db.models.sync import SyncExecution, SyncSchedule
 
 __all__ = [
@@ -31,6 +38,10 @@ __all__ = [
     "ConnectorMetrics",
     "ConnectorOrigin",
     "DataMapping",
+    "DataMappingVersion",
+    "DeadLetter",
+    "EvidenceRecord",
+    "EvidenceRecordVersion",
     "EventSubscription",
     "InstanceStatus",
     "IntegrationConnector",
@@ -41,8 +52,10 @@ __all__ = [
     "PrincipalKind",
     "Role",
     "ScheduleType",
+    "StreamState",
     "SyncExecution",
     "SyncSchedule",
+    "SyncSeenKey",
     "SyncStatus",
     "SystemType",
     "TriggerType",

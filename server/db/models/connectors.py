@@ -52,6 +52,10 @@ class IntegrationInstance(UuidPk, Timestamps, Base):
         enum_column(InstanceStatus, "instance_status"), default=InstanceStatus.CONFIGURING
     )
     configuration: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Agent-side options (loopback allowed, rate limit, timeout, TLS verification).
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The unguessable key of this instance's inbound webhook URL.
+    webhook_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     connection_url: Mapped[str | None] = mapped_column(String(2000))
     # RESTRICT: one credential serves many instances; deleting it in use is refused (409).
     auth_config_id: Mapped[uuid.UUID | None] = mapped_column(

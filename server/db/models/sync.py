@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base, Timestamps, UuidPk, enum_column
@@ -34,7 +34,13 @@ class SyncSchedule(UuidPk, Timestamps, Base):
 
 class SyncExecution(UuidPk, Base):
     __tablename__ = "sync_executions"
-    __table_args__ = (Index(None, "instance_id", "start_time"),)
+    __table_args__ = (
+        Index(None, "instance_id", "start_time"),
+        # One running sync per instance, enforced by the database for every agent alike.
+        Index("uq_sync_executions_one_running", "instance_id", unique=True,
+              sqlite_where=text("status = 'running'"),
+              postgresql_where=text("status = 'running'")),
+    )
 
     # Executions are the instance's history and go with it; evidence records are kept apart.
     instance_id: Mapped[uuid.UUID] = mapped_column(
@@ -58,3 +64,13 @@ class SyncExecution(UuidPk, Base):
         ForeignKey("principals.id", ondelete="SET NULL")
     )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Counts per outcome: created, updated, unchanged, deleted, failed, skipped, per stream too.
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The mapping versions the run used, by stream: {"users": {"mapping_id": …, "version": 3}}.
+    mapping_versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Streams to sync (empty: all) and whether to ignore saved state.
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    #: Which agent runs it and until when its claim holds (renewed by heartbeats).
+    agent_id: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[dt.datetime | None]

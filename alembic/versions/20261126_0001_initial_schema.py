@@ -1,0 +1,863 @@
+"""initial schema
+
+Revision ID: 0001
+Revises: (none)
+Create Date: 2026-11-26 10:24:33.035955
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import server.db.types
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "integration_connectors",
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("version", sa.String(length=50), nullable=False),
+        sa.Column(
+            "system_type",
+            sa.Enum(
+                "ITSM",
+                "Cloud",
+                "Security",
+                "Directory",
+                "SIEM",
+                "DevOps",
+                "File",
+                "Generic",
+                name="system_type",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("vendor", sa.String(length=200), nullable=True),
+        sa.Column(
+            "capabilities",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "schema_definition",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "config_schema",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "auth_methods",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("is_built_in", sa.Boolean(), nullable=False),
+        sa.Column(
+            "origin",
+            sa.Enum(
+                "built_in",
+                "plugin",
+                "declarative",
+                name="connector_origin",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "declarative_spec",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("author", sa.String(length=200), nullable=True),
+        sa.Column("documentation_url", sa.String(length=2000), nullable=True),
+        sa.Column("icon_url", sa.String(length=2000), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_integration_connectors")),
+        sa.UniqueConstraint("key", name=op.f("uq_integration_connectors_key")),
+    )
+    op.create_table(
+        "principals",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "user",
+                "service",
+                name="principal_kind",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "role",
+            sa.Enum(
+                "admin",
+                "operator",
+                "auditor",
+                name="role",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_principals")),
+        sa.UniqueConstraint("name", name=op.f("uq_principals_name")),
+    )
+    op.create_table(
+        "api_tokens",
+        sa.Column("principal_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["principal_id"],
+            ["principals.id"],
+            name=op.f("fk_api_tokens_principal_id_principals"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
+    )
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_api_tokens_principal_id"), ["principal_id"], unique=False
+        )
+
+    op.create_table(
+        "authentication_configs",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column(
+            "auth_type",
+            sa.Enum(
+                "api_key",
+                "basic",
+                "bearer",
+                "oauth2_client_credentials",
+                "oauth2_authorization_code",
+                "jwt_bearer",
+                "certificate",
+                "aws",
+                "ldap_bind",
+                name="auth_type",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "credentials",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "oauth_config",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("expiration", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("last_used", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("is_system_account", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by"],
+            ["principals.id"],
+            name=op.f("fk_authentication_configs_created_by_principals"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_authentication_configs")),
+        sa.UniqueConstraint("name", name=op.f("uq_authentication_configs_name")),
+    )
+    op.create_table(
+        "integration_instances",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("connector_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "configuring",
+                "active",
+                "inactive",
+                "error",
+                name="instance_status",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "configuration",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "options",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("webhook_key", sa.String(length=64), nullable=True),
+        sa.Column("connection_url", sa.String(length=2000), nullable=True),
+        sa.Column("auth_config_id", sa.Uuid(), nullable=True),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("last_connected", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("error_message", sa.Text(), nullable=True),
+        sa.Column("version_compatibility", sa.String(length=100), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["auth_config_id"],
+            ["authentication_configs.id"],
+            name=op.f("fk_integration_instances_auth_config_id_authentication_configs"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["connector_id"],
+            ["integration_connectors.id"],
+            name=op.f("fk_integration_instances_connector_id_integration_connectors"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by"],
+            ["principals.id"],
+            name=op.f("fk_integration_instances_created_by_principals"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_integration_instances")),
+        sa.UniqueConstraint("name", name=op.f("uq_integration_instances_name")),
+        sa.UniqueConstraint("webhook_key", name=op.f("uq_integration_instances_webhook_key")),
+    )
+    with op.batch_alter_table("integration_instances", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_integration_instances_auth_config_id"), ["auth_config_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_integration_instances_connector_id"), ["connector_id"], unique=False
+        )
+
+    op.create_table(
+        "connector_metrics",
+        sa.Column("instance_id", sa.Uuid(), nullable=False),
+        sa.Column("period_start", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("period_end", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("availability_percentage", sa.Numeric(precision=6, scale=3), nullable=False),
+        sa.Column("average_response_time", sa.Integer(), nullable=False),
+        sa.Column("error_rate", sa.Numeric(precision=6, scale=3), nullable=False),
+        sa.Column("total_operations", sa.Integer(), nullable=False),
+        sa.Column("data_transferred", sa.Integer(), nullable=False),
+        sa.Column("api_calls", sa.Integer(), nullable=False),
+        sa.Column("throttling_events", sa.Integer(), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_connector_metrics_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_connector_metrics")),
+        sa.UniqueConstraint(
+            "instance_id",
+            "period_start",
+            "period_end",
+            name=op.f("uq_connector_metrics_instance_id_period_start_period_end"),
+        ),
+    )
+    with op.batch_alter_table("connector_metrics", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_connector_metrics_period_start"), ["period_start"], unique=False
+        )
+
+    op.create_table(
+        "data_mappings",
+        sa.Column("instance_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column(
+            "source_schema",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "target_schema",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "field_mappings",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "transformations",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("version", sa.String(length=50), nullable=False),
+        sa.Column("source", sa.String(length=300), nullable=False),
+        sa.Column("target", sa.String(length=300), nullable=False),
+        sa.Column("direction", sa.String(length=16), nullable=False),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by"],
+            ["principals.id"],
+            name=op.f("fk_data_mappings_created_by_principals"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_data_mappings_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_data_mappings")),
+        sa.UniqueConstraint("instance_id", "name", name=op.f("uq_data_mappings_instance_id_name")),
+    )
+    with op.batch_alter_table("data_mappings", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_data_mappings_instance_id"), ["instance_id"], unique=False
+        )
+
+    op.create_table(
+        "event_subscriptions",
+        sa.Column("instance_id", sa.Uuid(), nullable=False),
+        sa.Column("event_type", sa.String(length=200), nullable=False),
+        sa.Column(
+            "filter_criteria",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "action_type",
+            sa.Enum(
+                "notification",
+                "sync",
+                "webhook",
+                "write_action",
+                name="action_type",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "action_config",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by"],
+            ["principals.id"],
+            name=op.f("fk_event_subscriptions_created_by_principals"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_event_subscriptions_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_subscriptions")),
+    )
+    with op.batch_alter_table("event_subscriptions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_event_subscriptions_event_type"), ["event_type"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_event_subscriptions_instance_id"), ["instance_id"], unique=False
+        )
+
+    op.create_table(
+        "evidence_records",
+        sa.Column("instance_id", sa.Uuid(), nullable=True),
+        sa.Column("entity_type", sa.String(length=64), nullable=False),
+        sa.Column("external_id", sa.String(length=512), nullable=False),
+        sa.Column("stream", sa.String(length=200), nullable=False),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("is_deleted", sa.Boolean(), nullable=False),
+        sa.Column("deleted_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("first_seen_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "provenance",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_evidence_records_instance_id_integration_instances"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_evidence_records")),
+        sa.UniqueConstraint(
+            "instance_id",
+            "entity_type",
+            "external_id",
+            name=op.f("uq_evidence_records_instance_id_entity_type_external_id"),
+        ),
+    )
+    with op.batch_alter_table("evidence_records", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_evidence_records_entity_type"),
+            ["entity_type", "updated_at"],
+            unique=False,
+        )
+
+    op.create_table(
+        "stream_states",
+        sa.Column("instance_id", sa.Uuid(), nullable=False),
+        sa.Column("stream", sa.String(length=200), nullable=False),
+        sa.Column(
+            "state",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("sync_id", sa.Uuid(), nullable=True),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_stream_states_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("instance_id", "stream", name=op.f("pk_stream_states")),
+    )
+    op.create_table(
+        "sync_schedules",
+        sa.Column("instance_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "schedule_type",
+            sa.Enum(
+                "interval",
+                "cron",
+                "event",
+                name="schedule_type",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("interval_minutes", sa.Integer(), nullable=True),
+        sa.Column("cron_expression", sa.String(length=200), nullable=True),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("event_trigger", sa.String(length=200), nullable=True),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("last_execution", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("next_execution", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_sync_schedules_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_schedules")),
+    )
+    with op.batch_alter_table("sync_schedules", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sync_schedules_instance_id"), ["instance_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_sync_schedules_next_execution"), ["next_execution"], unique=False
+        )
+
+    op.create_table(
+        "data_mapping_versions",
+        sa.Column("mapping_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "spec",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by"],
+            ["principals.id"],
+            name=op.f("fk_data_mapping_versions_created_by_principals"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["mapping_id"],
+            ["data_mappings.id"],
+            name=op.f("fk_data_mapping_versions_mapping_id_data_mappings"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_data_mapping_versions")),
+        sa.UniqueConstraint(
+            "mapping_id", "version", name=op.f("uq_data_mapping_versions_mapping_id_version")
+        ),
+    )
+    op.create_table(
+        "evidence_record_versions",
+        sa.Column("record_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("change", sa.String(length=16), nullable=False),
+        sa.Column(
+            "changed_fields",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("sync_id", sa.Uuid(), nullable=True),
+        sa.Column("recorded_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "provenance",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["record_id"],
+            ["evidence_records.id"],
+            name=op.f("fk_evidence_record_versions_record_id_evidence_records"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_evidence_record_versions")),
+        sa.UniqueConstraint(
+            "record_id", "version", name=op.f("uq_evidence_record_versions_record_id_version")
+        ),
+    )
+    with op.batch_alter_table("evidence_record_versions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_evidence_record_versions_sync_id"), ["sync_id"], unique=False
+        )
+
+    op.create_table(
+        "sync_executions",
+        sa.Column("instance_id", sa.Uuid(), nullable=False),
+        sa.Column("schedule_id", sa.Uuid(), nullable=True),
+        sa.Column(
+            "trigger_type",
+            sa.Enum(
+                "scheduled",
+                "manual",
+                "event",
+                name="trigger_type",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "running",
+                "completed",
+                "failed",
+                "cancelled",
+                name="sync_status",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("start_time", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("end_time", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("records_processed", sa.Integer(), nullable=True),
+        sa.Column("success_count", sa.Integer(), nullable=True),
+        sa.Column("error_count", sa.Integer(), nullable=True),
+        sa.Column(
+            "error_details",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("initiated_by", sa.Uuid(), nullable=True),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "stats",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "mapping_versions",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "options",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("cancel_requested", sa.Boolean(), nullable=False),
+        sa.Column("agent_id", sa.String(length=100), nullable=True),
+        sa.Column("lease_expires_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["initiated_by"],
+            ["principals.id"],
+            name=op.f("fk_sync_executions_initiated_by_principals"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_sync_executions_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["schedule_id"],
+            ["sync_schedules.id"],
+            name=op.f("fk_sync_executions_schedule_id_sync_schedules"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_executions")),
+    )
+    with op.batch_alter_table("sync_executions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sync_executions_instance_id"),
+            ["instance_id", "start_time"],
+            unique=False,
+        )
+        batch_op.create_index(batch_op.f("ix_sync_executions_status"), ["status"], unique=False)
+        batch_op.create_index(
+            "uq_sync_executions_one_running",
+            ["instance_id"],
+            unique=True,
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        )
+
+    op.create_table(
+        "dead_letters",
+        sa.Column("instance_id", sa.Uuid(), nullable=True),
+        sa.Column("sync_id", sa.Uuid(), nullable=True),
+        sa.Column("stream", sa.String(length=200), nullable=False),
+        sa.Column(
+            "raw",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "errors",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_dead_letters_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["sync_id"],
+            ["sync_executions.id"],
+            name=op.f("fk_dead_letters_sync_id_sync_executions"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_letters")),
+    )
+    with op.batch_alter_table("dead_letters", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_dead_letters_instance_id"), ["instance_id", "created_at"], unique=False
+        )
+
+    op.create_table(
+        "integration_logs",
+        sa.Column("instance_id", sa.Uuid(), nullable=True),
+        sa.Column(
+            "log_type",
+            sa.Enum(
+                "info",
+                "warning",
+                "error",
+                "success",
+                name="log_type",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("timestamp", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column(
+            "details",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("user_id", sa.Uuid(), nullable=True),
+        sa.Column("operation", sa.String(length=100), nullable=False),
+        sa.Column("sync_id", sa.Uuid(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_integration_logs_instance_id_integration_instances"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["sync_id"],
+            ["sync_executions.id"],
+            name=op.f("fk_integration_logs_sync_id_sync_executions"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["principals.id"],
+            name=op.f("fk_integration_logs_user_id_principals"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_integration_logs")),
+    )
+    with op.batch_alter_table("integration_logs", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_integration_logs_instance_id"),
+            ["instance_id", "timestamp"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_integration_logs_operation"), ["operation"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_integration_logs_sync_id"), ["sync_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_integration_logs_timestamp"), ["timestamp"], unique=False
+        )
+
+    op.create_table(
+        "sync_seen_keys",
+        sa.Column("sync_id", sa.Uuid(), nullable=False),
+        sa.Column("record_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["sync_id"],
+            ["sync_executions.id"],
+            name=op.f("fk_sync_seen_keys_sync_id_sync_executions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("sync_id", "record_id", name=op.f("pk_sync_seen_keys")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("sync_seen_keys")
+    with op.batch_alter_table("integration_logs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_integration_logs_timestamp"))
+        batch_op.drop_index(batch_op.f("ix_integration_logs_sync_id"))
+        batch_op.drop_index(batch_op.f("ix_integration_logs_operation"))
+        batch_op.drop_index(batch_op.f("ix_integration_logs_instance_id"))
+
+    op.drop_table("integration_logs")
+    with op.batch_alter_table("dead_letters", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dead_letters_instance_id"))
+
+    op.drop_table("dead_letters")
+    with op.batch_alter_table("sync_executions", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_sync_executions_one_running",
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_sync_executions_status"))
+        batch_op.drop_index(batch_op.f("ix_sync_executions_instance_id"))
+
+    op.drop_table("sync_executions")
+    with op.batch_alter_table("evidence_record_versions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_evidence_record_versions_sync_id"))
+
+    op.drop_table("evidence_record_versions")
+    op.drop_table("data_mapping_versions")
+    with op.batch_alter_table("sync_schedules", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sync_schedules_next_execution"))
+        batch_op.drop_index(batch_op.f("ix_sync_schedules_instance_id"))
+
+    op.drop_table("sync_schedules")
+    op.drop_table("stream_states")
+    with op.batch_alter_table("evidence_records", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_evidence_records_entity_type"))
+
+    op.drop_table("evidence_records")
+    with op.batch_alter_table("event_subscriptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_event_subscriptions_instance_id"))
+        batch_op.drop_index(batch_op.f("ix_event_subscriptions_event_type"))
+
+    op.drop_table("event_subscriptions")
+    with op.batch_alter_table("data_mappings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_data_mappings_instance_id"))
+
+    op.drop_table("data_mappings")
+    with op.batch_alter_table("connector_metrics", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_connector_metrics_period_start"))
+
+    op.drop_table("connector_metrics")
+    with op.batch_alter_table("integration_instances", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_integration_instances_connector_id"))
+        batch_op.drop_index(batch_op.f("ix_integration_instances_auth_config_id"))
+
+    op.drop_table("integration_instances")
+    op.drop_table("authentication_configs")
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_tokens_principal_id"))
+
+    op.drop_table("api_tokens")
+    op.drop_table("principals")
+    op.drop_table("integration_connectors")

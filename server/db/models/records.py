@@ -1,0 +1,106 @@
+"""The canonical evidence store: records keyed by (instance, entity type, external id).
+
+Evidence is never hard-deleted: a record the source no longer has is marked deleted, and
+every change keeps a version (what changed, when, which sync) — the trail auditors follow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.db.base import Base, UuidPk
+from server.db.types import utcnow
+
+
+class EvidenceRecord(UuidPk, Base):
+    __tablename__ = "evidence_records"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "entity_type", "external_id"),
+        Index(None, "entity_type", "updated_at"),
+    )
+
+    # SET NULL: evidence outlives the instance that collected it (provenance keeps its name).
+    instance_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("integration_instances.id", ondelete="SET NULL")
+    )
+    entity_type: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(512))
+    stream: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(default=1)
+    is_deleted: Mapped[bool] = mapped_column(default=False)
+    deleted_at: Mapped[dt.datetime | None]
+    first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class EvidenceRecordVersion(UuidPk, Base):
+    __tablename__ = "evidence_record_versions"
+    __table_args__ = (UniqueConstraint("record_id", "version"),)
+
+    record_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("evidence_records.id", ondelete="CASCADE")
+    )
+    version: Mapped[int]
+    change: Mapped[str] = mapped_column(String(16))  # created, updated, deleted, restored
+    changed_fields: Mapped[list[Any]] = mapped_column(default=list)
+    data: Mapped[dict[str, Any]]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # No foreign key: the trail must survive the execution rows' retention.
+    sync_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class StreamState(Base):
+    """The checkpoint of one stream of one instance, committed with the records it covers."""
+
+    __tablename__ = "stream_states"
+
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("integration_instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    stream: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sync_id: Mapped[uuid.UUID | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SyncSeenKey(Base):
+    """Records a full-refresh sync has seen so far (survives a crash; gone when it completes).
+
+    At the end of a full refresh, records of the stream not seen are marked deleted.
+    """
+
+    __tablename__ = "sync_seen_keys"
+
+    sync_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sync_executions.id", ondelete="CASCADE"), primary_key=True
+    )
+    record_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+
+
+class DeadLetter(UuidPk, Base):
+    """A record that failed mapping or validation: kept raw with its errors, never fatal."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index(None, "instance_id", "created_at"),)
+
+    instance_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("integration_instances.id", ondelete="CASCADE")
+    )
+    sync_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("sync_executions.id", ondelete="SET NULL")
+    )
+    stream: Mapped[str] = mapped_column(String(200))
+    raw: Mapped[dict[str, Any]]
+    errors: Mapped[list[Any]] = mapped_column(default=list)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""The sync engine: read -> map -> validate -> upsert into the evidence store, resumably."""

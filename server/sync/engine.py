@@ -1,0 +1,354 @@
+"""Run one sync execution: every selected stream, batch by batch, resumable at any point.
+
+For each stream: read records from the connector, map each to its canonical entity (a record
+that fails goes to the dead-letter table and counts as failed, never failing the sync), upsert
+the batch, and commit it together with the stream's checkpoint. A full refresh then marks the
+records it did not see as deleted. Database work runs in a thread so the agent's event loop (its
+API) stays responsive while a sync writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.sdk import (
+    ConnectorError,
+    RecordMessage,
+    SkippedRecordMessage,
+    StateMessage,
+    StreamDescriptor,
+    SyncMode,
+)
+from connectors.sdk.connector import Connector
+from server.db.models import (
+    DeadLetter,
+    IntegrationInstance,
+    LogType,
+    StreamState,
+    SyncExecution,
+    SyncSeenKey,
+    SyncStatus,
+)
+from server.db.types import utcnow
+from server.services import activity
+from server.services.registry import Registry
+from server.sync import store
+from server.sync.mappings import ResolvedMapping, resolve
+from server.sync.runtime import build_connector
+from server.vault import Vault
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 1000
+LEASE = dt.timedelta(seconds=60)
+Progress = Callable[[dict[str, Any]], None]
+
+
+class SyncCancelled(Exception):
+    """A person asked the running sync to stop."""
+
+
+@dataclass
+class StreamRun:
+    """What the engine holds for the stream being read (bounded by the batch size)."""
+
+    name: str
+    scope: store.Scope
+    mapping: ResolvedMapping | None
+    primary_key: tuple[str, ...]
+    full_refresh: bool
+    buffer: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    dead: list[dict[str, Any]] = field(default_factory=list)
+    counts: store.Counts = field(default_factory=store.Counts)
+
+
+def _key_of(record: dict[str, Any], primary_key: tuple[str, ...]) -> str | None:
+    values = []
+    for path in primary_key:
+        value: Any = record
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            return None
+        values.append(value)
+    if not values:
+        return None
+    return str(values[0]) if len(values) == 1 else json.dumps(values, default=str)
+
+
+class SyncEngine:
+    def __init__(
+        self, session_factory: sessionmaker[Session], registry: Registry, vault: Vault, *,
+        agent_id: str = "local", batch_size: int = DEFAULT_BATCH,
+    ) -> None:
+        self.session_factory = session_factory
+        self.registry = registry
+        self.vault = vault
+        self.agent_id = agent_id
+        self.batch_size = batch_size
+
+    # ---- the run ------------------------------------------------------------------------
+
+    async def run(self, execution_id: uuid.UUID, progress: Progress | None = None) -> SyncStatus:
+        """Run (or resume) the execution to its end; returns its final status."""
+        connector, streams, done = await asyncio.to_thread(self._begin, execution_id)
+        if connector is None:
+            return SyncStatus.FAILED
+        total = store.Counts()
+        try:
+            descriptors = {d.name: d for d in await connector.discover()}
+            selected = streams or list(descriptors)
+            unknown = [s for s in selected if s not in descriptors]
+            if unknown:
+                raise ConnectorError(f"unknown stream(s): {', '.join(unknown)}; this connector "
+                                     f"offers {', '.join(descriptors)}")
+            for name in selected:
+                if name in done:
+                    continue
+                counts = await self._run_stream(execution_id, connector, descriptors[name],
+                                                total, progress)
+                total.add(counts)
+            await asyncio.to_thread(self._finish, execution_id, total, SyncStatus.COMPLETED,
+                                    None)
+            return SyncStatus.COMPLETED
+        except SyncCancelled:
+            await asyncio.to_thread(self._finish, execution_id, total, SyncStatus.CANCELLED,
+                                    {"message": "cancelled on request"})
+            return SyncStatus.CANCELLED
+        except ConnectorError as exc:
+            await asyncio.to_thread(self._finish, execution_id, total, SyncStatus.FAILED,
+                                    exc.to_dict())
+            return SyncStatus.FAILED
+        except asyncio.CancelledError:
+            # The agent is stopping: leave the execution running with its lease; the next start
+            # (or another agent) resumes it from its checkpoints.
+            raise
+        except Exception as exc:
+            log.exception("sync %s failed unexpectedly", execution_id)
+            await asyncio.to_thread(self._finish, execution_id, total, SyncStatus.FAILED,
+                                    {"type": type(exc).__name__, "category": "internal",
+                                     "message": "the sync failed unexpectedly; the agent log "
+                                                "has the details"})
+            return SyncStatus.FAILED
+        finally:
+            await connector.aclose()
+
+    async def _run_stream(
+        self, execution_id: uuid.UUID, connector: Connector[Any], desc: StreamDescriptor,
+        total: store.Counts, progress: Progress | None,
+    ) -> store.Counts:
+        run, state, mode = await asyncio.to_thread(self._open_stream, execution_id, connector,
+                                                   desc)
+        pending_state: dict[str, Any] | None = None
+        async for message in connector.read(desc.name, state, sync_mode=mode):
+            if isinstance(message, RecordMessage):
+                self._take(run, message.data)
+                if len(run.buffer) + len(run.dead) >= self.batch_size:
+                    await self._flush(execution_id, run, pending_state, total, progress)
+                    pending_state = None
+            elif isinstance(message, StateMessage):
+                pending_state = message.state
+                await self._flush(execution_id, run, pending_state, total, progress)
+                pending_state = None
+            elif isinstance(message, SkippedRecordMessage):
+                run.counts.skipped += 1
+                run.dead.append({"raw": {"location": message.location}, "errors": [
+                    {"field": None, "message": message.reason}], "message": message.reason})
+        await self._flush(execution_id, run, pending_state, total, progress, final=True)
+        return run.counts
+
+    def _take(self, run: StreamRun, record: dict[str, Any]) -> None:
+        """Map one record into the batch, or into the dead letters with its errors."""
+        if run.mapping is None:
+            key = _key_of(record, run.primary_key)
+            if key is None:
+                run.dead.append({"raw": record, "errors": [
+                    {"field": ",".join(run.primary_key) or "primary_key",
+                     "message": "the record has no primary key value"}],
+                    "message": "no primary key"})
+                return
+            run.buffer.append((key, record))
+            return
+        result = run.mapping.compiled.apply(record)
+        output = result.output
+        if output is None or not output.get("external_id"):
+            errors = [e.to_dict() if hasattr(e, "to_dict") else
+                      {"field": getattr(e, "field", None), "message": str(e)}
+                      for e in result.errors] or [
+                {"field": "external_id", "message": "the mapping produced no external_id"}]
+            run.dead.append({"raw": record, "errors": errors,
+                             "message": "; ".join(f"{e.get('field')}: {e.get('message')}"
+                                                  for e in errors)[:2000]})
+            return
+        run.buffer.append((str(output["external_id"]), output))
+
+    async def _flush(
+        self, execution_id: uuid.UUID, run: StreamRun, state: dict[str, Any] | None,
+        total: store.Counts, progress: Progress | None, *, final: bool = False,
+    ) -> None:
+        cancel = await asyncio.to_thread(self._write_batch, execution_id, run, state, total,
+                                         final)
+        if progress is not None:
+            seen = store.Counts()
+            seen.add(total)
+            seen.add(run.counts)
+            progress({"stream": run.name, **seen.as_dict(), "final": final})
+        if cancel:
+            raise SyncCancelled
+
+    # ---- database work (in a worker thread) ---------------------------------------------
+
+    def _begin(
+        self, execution_id: uuid.UUID
+    ) -> tuple[Connector[Any] | None, list[str], set[str]]:
+        with self.session_factory() as session:
+            execution = session.get(SyncExecution, execution_id)
+            if execution is None:
+                raise LookupError(f"no sync execution {execution_id}")
+            instance = session.get(IntegrationInstance, execution.instance_id)
+            assert instance is not None
+            resuming = execution.status == SyncStatus.RUNNING
+            execution.status = SyncStatus.RUNNING
+            execution.agent_id = self.agent_id
+            execution.lease_expires_at = utcnow() + LEASE
+            if not resuming:
+                execution.start_time = utcnow()
+            activity.record(
+                session, "sync.resume" if resuming else "sync.start",
+                f"sync {'resumed' if resuming else 'started'} ({execution.trigger_type.value})",
+                instance_id=instance.id, sync_id=execution.id)
+            try:
+                connector = build_connector(session, self.registry, self.vault, instance)
+            except ConnectorError as exc:
+                session.commit()
+                self._finish(execution_id, store.Counts(), SyncStatus.FAILED, exc.to_dict())
+                return None, [], set()
+            session.commit()
+            streams = list((execution.options or {}).get("streams") or [])
+            stats = execution.stats or {}
+            done = {name for name, s in (stats.get("streams") or {}).items() if s.get("done")}
+            return connector, streams, done
+
+    def _open_stream(
+        self, execution_id: uuid.UUID, connector: Connector[Any], desc: StreamDescriptor
+    ) -> tuple[StreamRun, dict[str, Any] | None, SyncMode]:
+        with self.session_factory() as session:
+            execution = session.get(SyncExecution, execution_id)
+            assert execution is not None
+            instance = session.get(IntegrationInstance, execution.instance_id)
+            assert instance is not None
+            options = execution.options or {}
+            incremental = (SyncMode.INCREMENTAL in desc.sync_modes
+                           and not options.get("full_refresh"))
+            mode = SyncMode.INCREMENTAL if incremental else SyncMode.FULL_REFRESH
+            saved = session.get(StreamState, (instance.id, desc.name))
+            state: dict[str, Any] | None = None
+            if saved is not None and (incremental or saved.sync_id == execution.id):
+                state = saved.state or None
+            pinned = ((execution.mapping_versions or {}).get(desc.name) or {}).get("version")
+            mapping = resolve(session, instance.id, desc.name, type(connector), pinned)
+            entity = mapping.entity_type if mapping else f"{connector.metadata.key}.{desc.name}"
+            versions = dict(execution.mapping_versions or {})
+            versions[desc.name] = mapping.reference if mapping else {"raw": entity}
+            execution.mapping_versions = versions
+            session.commit()
+            provenance = {
+                "instance_id": str(instance.id), "instance": instance.name,
+                "connector": connector.metadata.key,
+                "connector_version": connector.metadata.version,
+                "api_version": connector.api_version, "stream": desc.name,
+                "sync_id": str(execution.id),
+                "mapping": mapping.reference if mapping else None,
+            }
+            scope = store.Scope(instance.id, entity, desc.name, execution.id, provenance)
+            run = StreamRun(desc.name, scope, mapping, tuple(desc.primary_key),
+                            full_refresh=not incremental)
+            return run, state, mode
+
+    def _write_batch(
+        self, execution_id: uuid.UUID, run: StreamRun, state: dict[str, Any] | None,
+        total: store.Counts, final: bool,
+    ) -> bool:
+        """One transaction: records, dead letters, checkpoint, counts, lease. Returns cancel."""
+        with self.session_factory() as session:
+            counts = store.upsert_batch(session, run.scope, run.buffer,
+                                        track_seen=run.full_refresh)
+            counts.failed = len(run.dead) - sum(
+                1 for d in run.dead if d.get("raw", {}).keys() == {"location"})
+            if run.dead:
+                session.add_all(DeadLetter(
+                    id=uuid.uuid4(), instance_id=run.scope.instance_id, sync_id=execution_id,
+                    stream=run.name, raw=d["raw"], errors=d["errors"], message=d["message"])
+                    for d in run.dead)
+            if final and run.full_refresh:
+                counts.deleted = store.mark_unseen_deleted(session, run.scope)
+                session.query(SyncSeenKey).filter(
+                    SyncSeenKey.sync_id == execution_id).delete(synchronize_session=False)
+            if state is not None:
+                saved = session.get(StreamState, (run.scope.instance_id, run.name))
+                if saved is None:
+                    session.add(StreamState(instance_id=run.scope.instance_id, stream=run.name,
+                                            state=state, sync_id=execution_id))
+                else:
+                    saved.state, saved.sync_id = state, execution_id
+            run.counts.add(counts)
+            run.buffer.clear()
+            run.dead.clear()
+            execution = session.get(SyncExecution, execution_id)
+            assert execution is not None
+            stats = dict(execution.stats or {})
+            per_stream = dict(stats.get("streams") or {})
+            per_stream[run.name] = {**run.counts.as_dict(), "entity_type": run.scope.entity_type,
+                                    "done": final}
+            stats["streams"] = per_stream
+            overall = store.Counts()
+            overall.add(total)
+            overall.add(run.counts)
+            stats.update(overall.as_dict())
+            execution.stats = stats
+            execution.records_processed = (overall.created + overall.updated + overall.unchanged
+                                           + overall.failed)
+            execution.success_count = overall.created + overall.updated + overall.unchanged
+            execution.error_count = overall.failed
+            execution.lease_expires_at = utcnow() + LEASE
+            cancel = execution.cancel_requested
+            session.commit()
+            return cancel
+
+    def _finish(
+        self, execution_id: uuid.UUID, total: store.Counts, status: SyncStatus,
+        error: dict[str, Any] | None,
+    ) -> None:
+        with self.session_factory() as session:
+            execution = session.get(SyncExecution, execution_id)
+            assert execution is not None
+            instance = session.get(IntegrationInstance, execution.instance_id)
+            execution.status = status
+            execution.end_time = utcnow()
+            execution.lease_expires_at = None
+            if error is not None:
+                execution.error_details = {**(execution.error_details or {}), **error}
+            stats = execution.stats or {}
+            summary = ", ".join(f"{stats.get(k, 0)} {k}" for k in
+                                ("created", "updated", "unchanged", "deleted", "failed"))
+            if status == SyncStatus.COMPLETED and instance is not None:
+                instance.last_connected = utcnow()
+                log_type, message = LogType.SUCCESS, f"sync completed: {summary}"
+            elif status == SyncStatus.CANCELLED:
+                log_type, message = LogType.WARNING, f"sync cancelled: {summary}"
+            else:
+                reason = (error or {}).get("message", "unknown error")
+                log_type, message = LogType.ERROR, f"sync failed: {reason}"
+            activity.record(session, f"sync.{status.value}", message, log_type=log_type,
+                            instance_id=execution.instance_id, sync_id=execution.id,
+                            details={"stats": stats, **({"error": error} if error else {})})
+            session.commit()

@@ -1,0 +1,85 @@
+"""Which mapping turns a stream's records into evidence, and the version that was run."""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db.models import DataMapping, DataMappingVersion
+from server.mapping import CompiledMapping, MappingSpec, compile_mapping
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResolvedMapping:
+    compiled: CompiledMapping
+    entity_type: str
+    #: Where it came from: {"mapping_id": …, "version": 3} or {"default": "github/users.json"}.
+    reference: dict[str, Any]
+
+
+def spec_of(row: DataMapping) -> MappingSpec:
+    """The MappingSpec a DataMapping row stores (columns hold its parts)."""
+    return MappingSpec.model_validate({
+        "name": row.name, "version": int(row.version) if row.version.isdigit() else 1,
+        "direction": row.direction or "inbound", "source": row.source or row.name,
+        "target": row.target or "unknown", "source_schema": row.source_schema or None,
+        "target_schema": row.target_schema or None, "fields": row.field_mappings or [],
+        "description": row.description or "",
+    })
+
+
+def default_mappings(connector_class: type) -> dict[str, MappingSpec]:
+    """Default inbound mappings shipped beside a connector (``mappings/*.json``), by stream."""
+    package = connector_class.__module__.rsplit(".", 1)[0]
+    found: dict[str, MappingSpec] = {}
+    try:
+        folder = importlib.resources.files(package).joinpath("mappings")
+        if not folder.is_dir():
+            return found
+        for item in sorted(folder.iterdir(), key=lambda p: p.name):
+            if item.name.endswith(".json"):
+                spec = MappingSpec.model_validate(json.loads(item.read_text()))
+                if spec.direction == "inbound":
+                    found.setdefault(spec.source.rsplit(".", 1)[-1], spec)
+    except (ModuleNotFoundError, OSError, ValueError) as exc:
+        log.warning("default mappings of %s unreadable: %s", package, exc)
+    return found
+
+
+def resolve(
+    session: Session, instance_id: uuid.UUID, stream: str, connector_class: type,
+    version: int | None = None,
+) -> ResolvedMapping | None:
+    """The active inbound mapping of the instance for ``stream``, else the connector's default.
+
+    ``version`` pins an older version (a retried execution reruns what it started with).
+    """
+    row = session.scalar(select(DataMapping).where(
+        DataMapping.instance_id == instance_id, DataMapping.is_active.is_(True),
+        DataMapping.direction == "inbound", DataMapping.source.in_([stream]),
+    ).order_by(DataMapping.created_at).limit(1))
+    if row is not None:
+        spec = spec_of(row)
+        if version is not None and version != spec.version:
+            stored = session.scalar(select(DataMappingVersion).where(
+                DataMappingVersion.mapping_id == row.id, DataMappingVersion.version == version))
+            if stored is not None:
+                spec = MappingSpec.model_validate(stored.spec)
+        return ResolvedMapping(compile_mapping(spec), spec.target,
+                               {"mapping_id": str(row.id), "name": row.name,
+                                "version": spec.version, "fingerprint": spec.fingerprint()})
+    default = default_mappings(connector_class).get(stream)
+    if default is None:
+        return None
+    return ResolvedMapping(compile_mapping(default), default.target,
+                           {"default": default.name, "version": default.version,
+                            "fingerprint": default.fingerprint()})

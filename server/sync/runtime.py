@@ -1,0 +1,70 @@
+"""Build a ready connector for an instance: its class, configuration, credentials, options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from connectors.registry import ConnectorEntry
+from connectors.sdk import ConfigError, Connector, ConnectorContext
+from connectors.sdk.auth import build_auth
+from connectors.sdk.auth.models import plain_values
+from server.db.models import AuthenticationConfig, IntegrationInstance
+from server.db.types import utcnow
+from server.services import credentials
+from server.services.registry import Registry
+from server.vault import Vault
+
+
+@dataclass(frozen=True)
+class InstanceOptions:
+    """Per-instance options the admin sets (not the connector's own configuration)."""
+
+    allow_loopback: bool = False
+    rate_limit_per_second: float | None = None
+    rate_limit_burst: float | None = None
+    http_timeout: float = 30.0
+    verify_tls: bool = True
+
+    @classmethod
+    def of(cls, instance: IntegrationInstance) -> InstanceOptions:
+        raw = instance.options or {}
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+def connector_entry(session: Session, registry: Registry, instance: IntegrationInstance
+                    ) -> ConnectorEntry:
+    entry = registry.entry(session, instance.connector.key)
+    if entry is None:
+        raise ConfigError(
+            f"connector {instance.connector.key!r} is not available on this agent "
+            "(its package is missing or third-party plugins are disabled)",
+            hint="install the connector's package on every agent, or re-enable plugins",
+        )
+    return entry
+
+
+def build_connector(
+    session: Session, registry: Registry, vault: Vault, instance: IntegrationInstance,
+    **context: Any,
+) -> Connector[Any]:
+    """The instance's connector, with decrypted credentials; the caller closes it."""
+    entry = connector_entry(session, registry, instance)
+    credential: Any = None
+    if instance.auth_config_id is not None:
+        auth = session.get(AuthenticationConfig, instance.auth_config_id)
+        if auth is not None:
+            fields = credentials.load(vault, auth)
+            credential = build_auth(auth.auth_type.value, plain_values(fields))
+            auth.last_used = utcnow()
+    options = InstanceOptions.of(instance)
+    ctx = ConnectorContext(
+        instance_id=str(instance.id), allow_loopback=options.allow_loopback,
+        rate_limit_per_second=options.rate_limit_per_second,
+        rate_limit_burst=options.rate_limit_burst, http_timeout=options.http_timeout,
+        verify_tls=options.verify_tls, **context,
+    )
+    return entry.connector_class(dict(instance.configuration or {}), credentials=credential,
+                                 context=ctx)
