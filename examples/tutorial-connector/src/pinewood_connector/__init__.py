@@ -1,0 +1,5 @@
+"""Pinewood issue tracker connector for SimpleTrust Integrations (the SDK tutorial's)."""
+
+from pinewood_connector.connector import PinewoodConnector
+
+__all__ = ["PinewoodConnector"]
