@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -38,12 +39,17 @@ from connectors.sdk.errors import (
 )
 from connectors.sdk.http.guard import resolve_and_check
 
-__all__ = ["LdapClient", "ldap_errors"]
+__all__ = ["LdapClient", "SearchBaseError", "ldap_errors"]
 
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
 RESULT_TIME_LIMIT_EXCEEDED = 3
 RESULT_SIZE_LIMIT_EXCEEDED = 4
 _E = ldap_exceptions
+
+
+class SearchBaseError(ConfigError):
+    """noSuchObject on a search base: it does not exist, or the account may not see it
+    (directories hide what an account may not read)."""
 
 
 class _ContextTls(Tls):  # type: ignore[misc]
@@ -125,9 +131,11 @@ def ldap_errors(where: str, operation: str) -> Iterator[None]:
             "search base or filter.",
         ) from None
     except _E.LDAPNoSuchObjectResult:
-        raise ConfigError(
-            f"{where}: the search base does not exist ({operation}).",
-            hint="Check base_dn and the user/group/OU search bases.",
+        raise SearchBaseError(
+            f"{where}: the search base does not exist or the service account may not see it "
+            f"({operation}).",
+            hint="Check base_dn and the user/group/OU search bases, and that the bind DN may "
+            "read them.",
         ) from None
     except (_E.LDAPInvalidFilterError, _E.LDAPInvalidDnError, _E.LDAPInvalidDNSyntaxResult):
         raise ConfigError(
@@ -182,7 +190,8 @@ class LdapClient:
         with self._lock:
             if self._connection is not None:
                 return
-            timeout = self.context.http_timeout
+            # ldap3 packs the receive timeout into SO_RCVTIMEO as whole seconds.
+            timeout = max(1, math.ceil(self.context.http_timeout))
             needs_tls = self.config.use_ssl or self.config.start_tls
             tls = (
                 _ContextTls(ssl_context(self.config, self.context.verify_tls), self.config.host)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from connectors.builtin.ldap.client import LdapClient
+from connectors.builtin.ldap.client import LdapClient, SearchBaseError
 from connectors.builtin.ldap.config import LdapConfig
 from connectors.builtin.ldap.streams import (
     GroupsStream,
@@ -74,15 +74,19 @@ class LdapConnector(Connector[LdapConfig]):
             ("groups", s.group_base, s.group_filter),
         ):
             found = False
-            async for page in self.client.search(
-                base, search_filter, ["1.1"], what=what, page_size=1, size_limit=1
-            ):
-                found = found or bool(page)
+            try:
+                async for page in self.client.search(
+                    base, search_filter, ["1.1"], what=what, page_size=1, size_limit=1
+                ):
+                    found = found or bool(page)
+            except SearchBaseError:
+                found = False
             if not found:
                 empty.append(f"{what} under {base}")
         if empty:
             raise PermissionDeniedError(
-                f"The service account sees no {' and no '.join(empty)}.",
+                f"The service account sees no {' and no '.join(empty)} (the search base "
+                "may not exist, or the account may not read it).",
                 hint="Check the search bases and filters, and grant the bind DN read access "
                 "to those entries.",
             )
