@@ -21,12 +21,15 @@ from server.api.routes import (
     mappings,
     metrics,
     principals,
+    records,
     schedules,
     subscriptions,
+    sync,
 )
 from server.config import Settings
 from server.db.engine import make_session_factory
 from server.services.registry import Registry
+from server.sync.manager import SyncManager
 from server.vault import Vault
 
 API_PREFIX = "/api/integration"
@@ -50,7 +53,10 @@ def create_app(settings: Settings, engine: Engine, vault: Vault | None = None) -
     """The app on ``engine``; the vault defaults to the master key of ``settings.data_dir``."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        manager: SyncManager = app.state.sync_manager
+        manager.recover()  # syncs a stopped agent left behind resume from their checkpoints
         yield
+        await manager.shutdown()
 
     app = FastAPI(
         title="SimpleTrust Integrations agent",
@@ -70,11 +76,14 @@ def create_app(settings: Settings, engine: Engine, vault: Vault | None = None) -
     with app.state.session_factory() as session:
         app.state.registry.sync_rows(session)  # the connector library, as rows instances use
         session.commit()
+    app.state.sync_manager = SyncManager(
+        app.state.session_factory, app.state.registry, app.state.vault,
+        max_parallel=settings.max_parallel_syncs)
     problems.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
     for module in (health, principals, connectors, instances, auth_configs, mappings,
-                   schedules, executions, subscriptions, logs, metrics):
+                   schedules, executions, sync, records, subscriptions, logs, metrics):
         api.include_router(module.router)
     app.include_router(api)
     return app

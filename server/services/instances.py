@@ -32,7 +32,7 @@ def activation_problems(session: Session, instance: IntegrationInstance) -> list
         except SchemaError:
             problems.append(("connector_id", "the connector's configuration schema is invalid"))
     methods = [str(m) for m in (connector.auth_methods or [])]
-    if methods:
+    if methods and "none" not in methods:
         if instance.auth_config_id is None:
             problems.append(("auth_config_id",
                              f"a credential is required (one of: {', '.join(methods)})"))

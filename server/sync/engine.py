@@ -181,9 +181,7 @@ class SyncEngine:
         result = run.mapping.compiled.apply(record)
         output = result.output
         if output is None or not output.get("external_id"):
-            errors = [e.to_dict() if hasattr(e, "to_dict") else
-                      {"field": getattr(e, "field", None), "message": str(e)}
-                      for e in result.errors] or [
+            errors = [e.model_dump() for e in result.errors] or [
                 {"field": "external_id", "message": "the mapping produced no external_id"}]
             run.dead.append({"raw": record, "errors": errors,
                              "message": "; ".join(f"{e.get('field')}: {e.get('message')}"

@@ -137,9 +137,9 @@ def upsert_batch(
     if changed:
         old_data: dict[uuid.UUID, dict[str, Any]] = {}
         for chunk in _chunks(list(changed)):
-            old_data.update(session.execute(
+            old_data.update((rid, data) for rid, data in session.execute(
                 select(EvidenceRecord.id, EvidenceRecord.data)
-                .where(EvidenceRecord.id.in_(chunk))).tuples())
+                .where(EvidenceRecord.id.in_(chunk))))
         updates = []
         for rid, (ext, version, was_deleted) in changed.items():
             data, digest = latest[ext], hashes[ext]

@@ -97,7 +97,8 @@ def test_instance_activate_deactivate_and_status(api: Api) -> None:
 
 def test_mapping_round_trip_and_versions(api: Api) -> None:
     inst = _instance(api)
-    body = {"instance_id": inst["id"], "name": "users",
+    body = {"instance_id": inst["id"], "name": "users", "source": "users",
+            "target": "identity",
             "field_mappings": [{"source": "login", "target": "username"}]}
     created = api.post("/mappings", body).json()
     assert created["version"] == "1"

@@ -3,9 +3,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from server.api.types import JsonObject
 from server.db.models import InstanceStatus, LogType, SyncStatus, TriggerType
@@ -27,6 +27,12 @@ class ExecutionRead(BaseModel):
     error_details: JsonObject | None
     initiated_by: uuid.UUID | None
     created_at: dt.datetime
+    stats: dict[str, Any] = Field(description="created, updated, unchanged, deleted, failed, "
+                                  "skipped; and the same per stream")
+    mapping_versions: dict[str, Any] = Field(description="The mapping version each stream ran")
+    options: dict[str, Any]
+    cancel_requested: bool
+    agent_id: str | None
 
 
 class LogRead(BaseModel):

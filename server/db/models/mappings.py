@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
-
-import datetime as dt
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column

@@ -1,0 +1,132 @@
+"""Starting, limiting, cancelling and recovering syncs inside the agent process.
+
+Each instance runs one sync at a time (a pending or running execution blocks a new one, and
+the database refuses two running rows); at most ``max_parallel`` syncs run at once. When the
+agent starts, executions left running by a previous process whose lease expired are resumed
+from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.db.models import (
+    IntegrationInstance,
+    SyncExecution,
+    SyncStatus,
+    TriggerType,
+)
+from server.db.types import utcnow
+from server.services.registry import Registry
+from server.sync.engine import Progress, SyncEngine
+from server.vault import Vault
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (SyncStatus.PENDING, SyncStatus.RUNNING)
+
+
+class SyncAlreadyActive(Exception):
+    def __init__(self, execution_id: uuid.UUID) -> None:
+        super().__init__(f"a sync of this instance is already {execution_id}")
+        self.execution_id = execution_id
+
+
+def create_execution(
+    session: Session, instance: IntegrationInstance, trigger: TriggerType, *,
+    initiated_by: uuid.UUID | None = None, schedule_id: uuid.UUID | None = None,
+    options: dict[str, Any] | None = None,
+) -> SyncExecution:
+    """A pending execution, refused while another of the instance is pending or running."""
+    active = session.scalar(select(SyncExecution.id).where(
+        SyncExecution.instance_id == instance.id, SyncExecution.status.in_(ACTIVE)).limit(1))
+    if active is not None:
+        raise SyncAlreadyActive(active)
+    execution = SyncExecution(
+        id=uuid.uuid4(), instance_id=instance.id, trigger_type=trigger,
+        status=SyncStatus.PENDING, initiated_by=initiated_by, schedule_id=schedule_id,
+        options=options or {}, start_time=utcnow(), stats={}, mapping_versions={},
+    )
+    session.add(execution)
+    session.flush()
+    return execution
+
+
+class SyncManager:
+    def __init__(
+        self, session_factory: sessionmaker[Session], registry: Registry, vault: Vault, *,
+        max_parallel: int = 4, agent_id: str = "local", batch_size: int = 1000,
+    ) -> None:
+        self.session_factory = session_factory
+        self.engine = SyncEngine(session_factory, registry, vault, agent_id=agent_id,
+                                 batch_size=batch_size)
+        self._slots = asyncio.Semaphore(max_parallel)
+        self._tasks: dict[uuid.UUID, asyncio.Task[SyncStatus]] = {}
+
+    def launch(self, execution_id: uuid.UUID, progress: Progress | None = None
+               ) -> asyncio.Task[SyncStatus]:
+        """Run a (pending or interrupted) execution in the background on the running loop."""
+        task = asyncio.get_running_loop().create_task(self._run(execution_id, progress),
+                                                      name=f"sync-{execution_id}")
+        self._tasks[execution_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(execution_id, None))
+        return task
+
+    async def _run(self, execution_id: uuid.UUID, progress: Progress | None) -> SyncStatus:
+        async with self._slots:
+            return await self.engine.run(execution_id, progress)
+
+    def running(self) -> list[uuid.UUID]:
+        return list(self._tasks)
+
+    async def wait(self, execution_id: uuid.UUID) -> SyncStatus | None:
+        task = self._tasks.get(execution_id)
+        return await task if task else None
+
+    def request_cancel(self, execution_id: uuid.UUID) -> bool:
+        """Ask a sync to stop at its next batch boundary (committed work is kept)."""
+        with self.session_factory() as session:
+            execution = session.get(SyncExecution, execution_id)
+            if execution is None or execution.status not in ACTIVE:
+                return False
+            if execution.status == SyncStatus.PENDING and execution_id not in self._tasks:
+                execution.status = SyncStatus.CANCELLED
+                execution.end_time = utcnow()
+            else:
+                execution.cancel_requested = True
+            session.commit()
+            return True
+
+    def recover(self) -> list[uuid.UUID]:
+        """Resume executions whose owner is gone (lease expired), and pending ones."""
+        now = utcnow()
+        with self.session_factory() as session:
+            orphans = list(session.scalars(select(SyncExecution.id).where(
+                SyncExecution.status.in_(ACTIVE),
+                (SyncExecution.lease_expires_at.is_(None))
+                | (SyncExecution.lease_expires_at < now))))
+        for execution_id in orphans:
+            if execution_id not in self._tasks:
+                log.info("resuming sync %s left by a stopped agent", execution_id)
+                self.launch(execution_id)
+        return orphans
+
+    async def shutdown(self) -> None:
+        """Stop running syncs at once; their checkpoints let the next start resume them."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # Release the leases so the next agent start resumes without waiting.
+        with self.session_factory() as session:
+            for execution_id in [t.get_name().removeprefix("sync-") for t in tasks]:
+                execution = session.get(SyncExecution, uuid.UUID(execution_id))
+                if execution is not None and execution.status == SyncStatus.RUNNING:
+                    execution.lease_expires_at = utcnow()
+            session.commit()
