@@ -216,6 +216,7 @@ class GitHubSimulator(Simulator):
             self.rate.resets.clear()
             self.webhook_deliveries: list[dict[str, Any]] = []
             self._steps = 0
+            self._last_step = datetime.now(UTC).replace(microsecond=0)
             self._random = random.Random(20240501)  # noqa: S311 - deterministic demo data
             a = self.anchor
             self.members: list[dict[str, Any]] = [
@@ -477,7 +478,7 @@ class GitHubSimulator(Simulator):
         actor = self._user_ref(str(self.members[(index + len(repo)) % len(self.members)]["login"]))
         sha = hashlib.sha1(f"{repo}-{index}".encode(), usedforsecurity=False).hexdigest()
         full = f"{self.org}/{repo}"
-        started = created + timedelta(seconds=20)
+        started = created + timedelta(seconds=20) if status == "completed" else created
         updated = started + timedelta(minutes=4 + index % 5) if status == "completed" else started
         run = {
             "id": run_id,
@@ -533,7 +534,11 @@ class GitHubSimulator(Simulator):
         with self.lock:
             for _ in range(steps):
                 self._steps += 1
-                now = datetime.now(UTC).replace(microsecond=0)
+                # Each step is at least a second after the last: GitHub's timestamps have
+                # second precision, and a step is "later" by definition.
+                now = max(datetime.now(UTC).replace(microsecond=0),
+                          self._last_step + timedelta(seconds=1))
+                self._last_step = now
                 for runs in self.runs.values():
                     for run in runs:
                         if run["status"] != "completed":
