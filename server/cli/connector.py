@@ -522,8 +522,8 @@ class _Reader:
         sys.stdout.flush()
         metrics = self.connector.context.metrics
         summary = (f"{self.records} records, {self.skipped} skipped from {self.stream!r} in "
-                   f"{seconds:.2f} s; {metrics.requests} requests, {metrics.retries} retries, "
-                   f"{metrics.throttled} throttled")
+                   f"{seconds:.2f} s; HTTP requests: {metrics.requests}, "
+                   f"retries: {metrics.retries}, throttled: {metrics.throttled}")
         note(summary)
         if stopped or failure is not None:
             covered = ("the state covers the records up to the last checkpoint"

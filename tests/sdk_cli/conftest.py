@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv").is_dir() else sys.executable
 # The real command line, `simpletrust connector ...`, as a user runs it.
 SIMPLETRUST = [PYTHON, "-m", "server.cli.main"]
-CONNECTOR_CLI = [PYTHON, "-m", "server.cli.connector"]  # TEMP
-TOKEN = "cli-test-token-8d3e1f"  # noqa: S105 - a test credential
+CONNECTOR_CLI = [*SIMPLETRUST, "connector"]
+TOKEN = "cli-test-token-8d3e1f"
 
 ITEMS = [{"id": n, "name": f"item {n}", "updated": f"2024-03-0{n}T08:00:00Z"} for n in range(1, 6)]
 

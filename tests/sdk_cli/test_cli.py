@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 from server.cli import connector as cli
 from tests.sdk.servers import Reply, Seen, Server
 
-from .conftest import ITEMS, SPEC, TOKEN, write_yaml
+from .conftest import CONNECTOR_CLI, ITEMS, SPEC, TOKEN, cli_env, run, write_yaml
 
 runner = CliRunner()
 
@@ -106,7 +106,9 @@ def test_check_failure_shows_cause_and_hint_and_exits_1(
     assert result.exit_code == 1
     assert "check FAILED" in result.stdout
     failed = [line for line in result.stdout.splitlines() if line.lstrip().startswith("FAIL")]
-    assert len(failed) == 1 and "authenticated" in failed[0] and "401" in failed[0]
+    assert len(failed) == 1
+    assert "authenticated" in failed[0]
+    assert "401" in failed[0]
     assert "hint: The credentials were rejected." in result.stdout
     assert "wrong-token-value" not in result.output
 
@@ -274,7 +276,8 @@ def test_bad_credentials_name_the_field_and_never_the_secret(
     assert result.exit_code == 2
     line = error_line(result)
     assert line.startswith(f"error: credentials file {creds}: invalid BearerFields fields: ")
-    assert "token: Field required" in line and "tokn: Extra inputs are not permitted" in line
+    assert "token: Field required" in line
+    assert "tokn: Extra inputs are not permitted" in line
     assert "s3cret-value-123" not in result.output
 
 
@@ -294,7 +297,8 @@ def test_unknown_connector_lists_the_available_ones() -> None:
     assert result.exit_code == 2
     line = error_line(result)
     assert line.startswith("error: unknown connector 'nope' (available: ")
-    assert "file-import" in line and "generic-rest" in line
+    assert "file-import" in line
+    assert "generic-rest" in line
 
 
 def test_verbose_logs_never_show_the_token(shop_files: dict[str, Path]) -> None:
@@ -302,3 +306,13 @@ def test_verbose_logs_never_show_the_token(shop_files: dict[str, Path]) -> None:
     assert result.exit_code == 0
     assert "INFO connectors.shop: read items started" in result.stderr
     assert TOKEN not in result.output
+
+
+def test_the_main_command_line_mounts_the_connector_commands(tmp_path: Path) -> None:
+    """`simpletrust connector ...` is this sub-app (server/cli/main.py adds it)."""
+    result = run([*CONNECTOR_CLI, "--help"], env=cli_env(tmp_path / "data"))
+    assert result.returncode == 0, (
+        "`simpletrust connector` is not mounted: server/cli/main.py needs "
+        "`app.add_typer(connector.app, name=\"connector\")`\n" + result.stderr)
+    for command in ("list", "check", "discover", "read", "new"):
+        assert command in result.stdout

@@ -28,7 +28,8 @@ def _fake_pinewood() -> ModuleType:
     """The example's own fake API (one fake, shared with the example's tests)."""
     spec = importlib.util.spec_from_file_location(
         "tutorial_fake_pinewood", EXAMPLE / "tests" / "fake_pinewood.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -78,7 +79,8 @@ def test_discovery_finds_it_through_its_entry_point(
         "create_issue", True]
     # Without the package on the path it is not there: the entry point is what finds it.
     absent = run([PYTHON, "-c", code], env=cli_env(tmp_path / "data"))
-    assert absent.returncode == 1 and "KeyError: 'pinewood'" in absent.stderr
+    assert absent.returncode == 1
+    assert "KeyError: 'pinewood'" in absent.stderr
 
 
 @pytest.fixture
