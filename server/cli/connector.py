@@ -300,6 +300,10 @@ def _guard(verbose: bool) -> Iterator[None]:
         raise
     except ConnectorError as exc:
         raise fail(_describe(exc), FAILED) from None
+    except BrokenPipeError:  # `read ... | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(0) from None
     except Exception as exc:  # noqa: BLE001 - plugin code can raise anything; never a traceback
         _crash(exc, verbose)
 
