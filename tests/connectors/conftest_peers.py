@@ -1,4 +1,5 @@
-"""Reading streams and applying the default mappings, for the LDAP tests."""
+"""Shared by the tests of the connectors run against real peers (AWS on moto, LDAP on slapd):
+reading a stream to the end, and applying a connector's shipped default mappings."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from connectors.sdk import Connector, RecordMessage, SkippedRecordMessage, State
 from server.mapping import MappingSpec, compile_mapping, load_entity_schema
 
 PROVENANCE = {
-    "instance_id": "i-1", "connector": "ldap", "connector_version": "1.0.0",
+    "instance_id": "i-1", "connector": "test", "connector_version": "1.0.0",
     "external_api_version": None, "stream": "users", "sync_id": "s-1",
     "fetched_at": "2026-01-01T00:00:00Z", "content_hash": "0" * 64,
 }

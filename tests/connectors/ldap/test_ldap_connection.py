@@ -22,9 +22,9 @@ from connectors.sdk import (
 )
 from connectors.sdk.auth import LdapBind, build_auth
 from connectors.sdk.testing import loopback_context_value
+from tests.connectors.conftest_peers import read_all
 from tests.connectors.ldap import directory as d
 from tests.connectors.ldap.conftest import config_for
-from tests.connectors.ldap.helpers import read_all
 from tests.connectors.ldap.slapd import (
     SERVICE_DN,
     SERVICE_PW,

@@ -29,7 +29,7 @@ from connectors.builtin.ldap.streams import (
 )
 from connectors.sdk.schema import record_errors
 from server.mapping import MappingSpec, validate_mapping
-from tests.connectors.ldap.helpers import map_records
+from tests.connectors.conftest_peers import map_records
 
 AD = LdapConfig(url="ldaps://dc1.corp.example", base_dn="DC=corp,DC=example",
                 flavor="active_directory").settings()

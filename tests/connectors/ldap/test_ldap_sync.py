@@ -13,9 +13,9 @@ from connectors.builtin.ldap import MAPPINGS_DIR, LdapConnector
 from connectors.builtin.ldap._ldap3 import MODIFY_ADD, MODIFY_REPLACE
 from connectors.sdk.auth import LdapBind
 from connectors.sdk.testing import conformance_tests, loopback_context_value
+from tests.connectors.conftest_peers import map_records, read_all
 from tests.connectors.ldap import directory as d
 from tests.connectors.ldap.conftest import config_for
-from tests.connectors.ldap.helpers import map_records, read_all
 from tests.connectors.ldap.slapd import SERVICE_PW, SUFFIX, Slapd
 
 TestLdapConformance = conformance_tests(
