@@ -328,10 +328,10 @@ class JiraConnector(Connector[JiraConfig]):
             "GET", adapter.path(f"issue/{remembered}"), params={"fields": "labels"},
             ok_statuses=(404,),
         )
-        if response.status_code == 404:  # deleted since: open a new one
-            _OPENED.pop(memo_key, None)
+        issue = _json(response) if response.status_code != 404 else {}
+        if label not in ((issue.get("fields") or {}).get("labels") or []):
+            _OPENED.pop(memo_key, None)  # deleted, or no longer marked as ours: open anew
             return None
-        issue = _json(response)
         return self._ref(str(issue.get("id")), str(issue.get("key")))
 
     async def _labelled(
