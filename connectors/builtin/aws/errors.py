@@ -67,6 +67,11 @@ def translate(exc: Exception, service: str, operation: str, region: str | None) 
         error = exc.response.get("Error", {}) or {}
         code = str(error.get("Code") or "")
         status = int((exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
+        if code in CLOCK_CODES:
+            return AuthenticationError(
+                f"{where} was refused: the request time is off ({code}).",
+                hint="Synchronise the agent machine's clock (NTP).",
+            )
         if code in AUTH_CODES or status == 401:
             return AuthenticationError(
                 f"{where} was refused: the credentials are not valid ({code or status}).",
@@ -82,11 +87,6 @@ def translate(exc: Exception, service: str, operation: str, region: str | None) 
             )
         if code in THROTTLE_CODES or status == 429:
             return RateLimitError(f"{where} was throttled by AWS ({code or status}).")
-        if code in CLOCK_CODES:
-            return AuthenticationError(
-                f"{where} was refused: the request time is off ({code}).",
-                hint="Synchronise the agent machine's clock (NTP).",
-            )
         if status >= 500 or code in ("InternalError", "InternalFailure", "ServiceUnavailable"):
             return RemoteServerError(
                 f"{where} failed on the AWS side ({code or status}).", status_code=status or None

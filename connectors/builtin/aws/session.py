@@ -57,10 +57,13 @@ class AwsSession:
 
     def _botocore_config(self, service: str) -> Config:
         timeout = self.context.http_timeout
+        # botocore's standard mode retries throttling, 5xx and connection errors itself; the
+        # instance's retry policy sets how many attempts (the first one included).
+        attempts = self.context.retry.max_attempts if self.context.retry else 3
         options: dict[str, Any] = {
             "connect_timeout": timeout,
             "read_timeout": timeout,
-            "retries": {"mode": "standard", "max_attempts": 3},
+            "retries": {"mode": "standard", "max_attempts": attempts},
             "user_agent_extra": "simpletrust-integrations",
         }
         if self.config.endpoint_url and service == "s3":
