@@ -221,8 +221,10 @@ class SplunkSimulator(Simulator):
         with self.lock:
             for _ in range(steps):
                 self._steps += 1
-                now = max(datetime.now(UTC).replace(microsecond=0),
-                          self._last_step + timedelta(seconds=1))
+                # Splunk's _time has millisecond precision: each step is at least 1 ms later.
+                current = datetime.now(UTC)
+                current = current.replace(microsecond=current.microsecond // 1000 * 1000)
+                now = max(current, self._last_step + timedelta(milliseconds=1))
                 self._last_step = now
                 user = _USERS[self._steps % len(_USERS)]
                 self._index("main", now, f"sshd[9{self._steps}]: Failed password for {user}", {
