@@ -33,6 +33,15 @@ SETTINGS: dict[str, Any] = {
 }
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and of the children it waited for (normalize)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def _isolate(workdir: str) -> None:
     """Before dlt is imported: no telemetry, no global folder, no config from the cwd."""
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
@@ -60,16 +69,17 @@ def measure(dsn: str, source: str, records: int, workdir: str) -> dict[str, Any]
     pipeline = dlt.pipeline(
         pipeline_name="bench_sync", destination=dlt.destinations.postgres(dsn),
         dataset_name="bench", pipelines_dir=os.path.join(workdir, "pipelines"))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     pipeline.run(rest)
     seconds = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu
     with pipeline.sql_client() as client:
         rows = client.execute_sql("SELECT count(*), count(DISTINCT id) FROM bench.users")
     total, distinct = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "available": True, "version": dlt.__version__, "seconds": seconds,
-        "records_per_s": records / seconds if seconds else None,
+        "records_per_s": records / seconds if seconds else None, "cpu_seconds": cpu,
         "rows_loaded": total, "exact": total == records and distinct == records,
         "peak_rss_bytes": peak if sys.platform == "darwin" else peak * 1024,
         "settings": SETTINGS,

@@ -67,6 +67,15 @@ class RssMark:
             self.records_at_mark, self.peak_at_mark = done, peak_rss_bytes()
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process (and any children it waited for) so far."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def _stats(execution: SyncExecution) -> dict[str, int]:
     stats = execution.stats or {}
     return {k: int(stats.get(k, 0)) for k in COUNTED}
@@ -101,9 +110,10 @@ async def measure(db_url: str, source: str, records: int, rss_mark: int, changed
     manager = SyncManager(factory, registry, Vault.from_key(MasterKey.generate()))
     mark = RssMark(rss_mark)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     status = await manager.launch(first_id, mark)
     initial_seconds = time.perf_counter() - started
+    initial_cpu = cpu_seconds() - cpu
     peak_initial = peak_rss_bytes()
     with factory() as session:
         execution = session.get(SyncExecution, first_id)
@@ -122,9 +132,10 @@ async def measure(db_url: str, source: str, records: int, rss_mark: int, changed
         assert instance_row is not None
         second_id = create_execution(session, instance_row, TriggerType.MANUAL).id
         session.commit()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     second_status = await manager.launch(second_id)
     resync_seconds = time.perf_counter() - started
+    resync_cpu = cpu_seconds() - cpu
     with factory() as session:
         execution = session.get(SyncExecution, second_id)
         assert execution is not None
@@ -138,14 +149,15 @@ async def measure(db_url: str, source: str, records: int, rss_mark: int, changed
     return {
         "status": status.value, "seconds": initial_seconds,
         "records_per_s": records / initial_seconds if initial_seconds else None,
-        "counts": initial, "stored_records": stored,
+        "cpu_seconds": initial_cpu, "counts": initial, "stored_records": stored,
         "exact": (status.value == "completed" and initial["created"] == records
                   and initial["failed"] == 0 and stored == records),
         "rss_mark_records": mark.records_at_mark, "peak_rss_at_mark_bytes": mark.peak_at_mark,
         "peak_rss_bytes": peak_initial, "peak_rss_after_resync_bytes": peak_rss_bytes(),
         "resync": {
             "status": second_status.value, "changed_at_source": changed,
-            "seconds": resync_seconds, "rows_written": written, **resync,
+            "seconds": resync_seconds, "cpu_seconds": resync_cpu, "rows_written": written,
+            **resync,
             "records_touched_by_resync": touched,
             "exact": (second_status.value == "completed" and resync["updated"] == changed
                       and resync["created"] == 0 and resync["deleted"] == 0),

@@ -81,17 +81,19 @@ def render(result: dict[str, Any]) -> str:
         f"before / {machine.get('load_after', '?')} after; {result.get('timestamp', '?')}; "
         f"commit {result.get('commit', '?')}")
     add("")
-    add(f"{'contender':<42}{'seconds':>10}{'records/s':>13}{'exact':>8}")
+    add(f"{'contender':<42}{'seconds':>10}{'records/s':>13}{'client CPU s':>14}{'exact':>7}")
     add(f"{'this engine (initial full sync)':<42}{_num(engine.get('seconds'), ',.1f'):>10}"
-        f"{_num(engine.get('records_per_s')):>13}{_yes(engine.get('exact')):>8}")
+        f"{_num(engine.get('records_per_s')):>13}{_num(engine.get('cpu_seconds'), ',.1f'):>14}"
+        f"{_yes(engine.get('exact')):>7}")
     if dlt.get("available"):
         name = f"dlt {dlt.get('version', '')} rest_api -> postgres (merge)"
         add(f"{name:<42}{_num(dlt.get('seconds'), ',.1f'):>10}"
-            f"{_num(dlt.get('records_per_s')):>13}{_yes(dlt.get('exact')):>8}")
+            f"{_num(dlt.get('records_per_s')):>13}{_num(dlt.get('cpu_seconds'), ',.1f'):>14}"
+            f"{_yes(dlt.get('exact')):>7}")
     else:
         add(f"{'dlt':<42}{'NOT MEASURED: ' + str(dlt.get('error', 'skipped'))}")
     add(f"{'psycopg COPY, prepared rows (ceiling)':<42}{_num(copy.get('seconds'), ',.1f'):>10}"
-        f"{_num(copy.get('records_per_s')):>13}{_yes(copy.get('exact')):>8}")
+        f"{_num(copy.get('records_per_s')):>13}{'-':>14}{_yes(copy.get('exact')):>7}")
     if engine.get("error"):
         add(f"ENGINE NOT MEASURED: {engine['error']}")
     add("")

@@ -1,7 +1,7 @@
 """The sync benchmark: this engine vs dlt vs a raw COPY, on the same data, in one run.
 
     .venv/bin/python -m bench.sync_bench                 # 1,000,000 records (several minutes)
-    .venv/bin/python -m bench.sync_bench --quick         # 20,000 records: a smoke run
+    .venv/bin/python -m bench.sync_bench --quick         # 10,000 records: a smoke run
 
 One loopback REST source process serves N records (1,000 per page, ~15 fields) to every
 contender; each contender writes into its own fresh PostgreSQL database, dropped afterwards.
@@ -36,7 +36,7 @@ from bench.report import render, verdicts
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-FULL, QUICK = 1_000_000, 20_000
+FULL, QUICK = 1_000_000, 10_000
 DEFAULT_MARK = 100_000
 CHILD_TIMEOUT = 4 * 3600
 
@@ -184,7 +184,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--records", type=int, help=f"records at the source (default {FULL:,};"
                         f" {QUICK:,} with --quick)")
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 20,000 records unless --records says otherwise")
+                        help=f"a smoke run: {QUICK:,} records unless --records says otherwise")
     parser.add_argument("--no-dlt", action="store_true", help="leave dlt out")
     parser.add_argument("--rss-mark", type=int, help="records at which the first peak RSS is "
                         "taken (default 100,000; a tenth of --records below 200,000)")
