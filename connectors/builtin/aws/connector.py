@@ -9,6 +9,7 @@ call it makes is listed in docs/connectors/aws.md as a least-privilege IAM polic
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from connectors.sdk.streams import Stream
 __all__ = ["MAPPINGS_DIR", "PERMISSION_PROBES", "AwsConnector"]
 
 MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
+SERVICES = ("iam", "s3", "ec2", "cloudtrail")
 
 # (service, operation, parameters, per region): cheap read-only calls that prove a permission.
 PERMISSION_PROBES: tuple[tuple[str, str, dict[str, Any], bool], ...] = (
@@ -105,6 +107,18 @@ class AwsConnector(Connector[AwsConfig]):
             details["caller_identity"] = dict(identity)
         details["missing_permissions"] = list(self.missing_permissions)
         return dataclasses.replace(result, details=details)
+
+    async def detect_api_version(self) -> str | None:
+        """The AWS API versions spoken, per service (``iam 2010-05-08, s3 2006-03-01, …``).
+
+        AWS versions each service's API by date and keeps old versions working; boto3 pins
+        them, so this reports what the records were read with (for provenance).
+        """
+        versions = []
+        for service in SERVICES:
+            client = await asyncio.to_thread(self.aws.client, service)
+            versions.append(f"{service} {client.meta.service_model.api_version}")
+        return ", ".join(versions)
 
     async def streams(self) -> Sequence[Stream]:
         return aws_streams(self.aws_context)

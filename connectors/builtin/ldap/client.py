@@ -22,7 +22,14 @@ from typing import Any
 
 import httpcore
 
-from connectors.builtin.ldap._ldap3 import SUBTREE, Connection, Server, Tls, ldap_exceptions
+from connectors.builtin.ldap._ldap3 import (
+    BASE,
+    SUBTREE,
+    Connection,
+    Server,
+    Tls,
+    ldap_exceptions,
+)
 from connectors.builtin.ldap.config import LdapConfig
 from connectors.builtin.ldap.entries import Entry
 from connectors.sdk.auth.credentials import LdapBind
@@ -254,6 +261,24 @@ class LdapClient:
                 except _E.LDAPOperationResult:
                     return None
                 return str(value) if value else None
+
+        return await asyncio.to_thread(call)
+
+    async def root_dse(self, attributes: Sequence[str]) -> Entry | None:
+        """The server's root DSE (RFC 4512 §5.1), or None if it may not be read."""
+        await self.connect()
+
+        def call() -> Entry | None:
+            with self._lock, ldap_errors(self.where, "read the root DSE"):
+                assert self._connection is not None
+                try:
+                    self._connection.search("", "(objectClass=*)", search_scope=BASE,
+                                            attributes=list(attributes))
+                except (_E.LDAPNoSuchObjectResult, _E.LDAPInsufficientAccessRightsResult):
+                    return None
+                found = [r for r in self._connection.response or []
+                         if r.get("type") == "searchResEntry"]
+                return Entry("", _decoded(found[0])) if found else None
 
         return await asyncio.to_thread(call)
 

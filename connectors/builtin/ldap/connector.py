@@ -47,6 +47,7 @@ class LdapConnector(Connector[LdapConfig]):
         vendor="OpenLDAP / Microsoft",
         author="SimpleTrust",
         auth_methods=(AuthMethod.LDAP_BIND, AuthMethod.NONE),
+        api_versions=("3",),
     )
     config_model: ClassVar[type[BaseModel]] = LdapConfig
 
@@ -90,6 +91,14 @@ class LdapConnector(Connector[LdapConfig]):
                 hint="Check the search bases and filters, and grant the bind DN read access "
                 "to those entries.",
             )
+
+    async def detect_api_version(self) -> str | None:
+        """The highest LDAP protocol version the root DSE announces (``supportedLDAPVersion``);
+        the connector speaks LDAPv3 only, so a server announcing only v2 is refused."""
+        root = await self.client.root_dse(["supportedLDAPVersion"])
+        versions = [int(v) for v in (root.values("supportedLDAPVersion") if root else [])
+                    if str(v).isdigit()]
+        return str(max(versions)) if versions else None
 
     async def streams(self) -> Sequence[Stream]:
         return [

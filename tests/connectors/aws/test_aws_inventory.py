@@ -146,6 +146,7 @@ async def test_assume_role(moto: MotoServer) -> None:
         users, _ = await read_all(c, "iam_users")
         temporary = c.aws.client("iam")._request_signer._credentials.get_frozen_credentials()
     assert result.ok
+    assert "iam 2010-05-08" in (result.server_api_version or "")
     arn = result.details["caller_identity"]["arn"]
     assert arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/simpletrust-audit/sync"
     assert users == []

@@ -65,8 +65,11 @@ async def test_paged_reads_go_past_the_server_size_limit(
 async def test_ldaps_with_the_servers_ca(slapd: Slapd, ldap_credentials: LdapBind) -> None:
     config = {"url": slapd.ldaps_url, "base_dn": SUFFIX, "ca_certificate_pem": slapd.tls.ca_pem}
     async with connector(config, ldap_credentials) as c:
-        assert (await c.check()).ok
+        result = await c.check()
         assert await usernames(c) == set(d.USERS)
+    assert result.ok
+    assert result.server_api_version == "3"  # from the root DSE's supportedLDAPVersion
+    assert result.item(CheckName.API_VERSION).status is CheckStatus.PASSED
 
 
 async def test_start_tls_with_the_servers_ca(slapd: Slapd, ldap_credentials: LdapBind) -> None:
