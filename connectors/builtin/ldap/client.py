@@ -43,6 +43,7 @@ from connectors.sdk.errors import (
     RemoteError,
     RemoteServerError,
     RequestTimeoutError,
+    TransientError,
 )
 from connectors.sdk.http.guard import resolve_and_check
 
@@ -298,10 +299,14 @@ class LdapClient:
         operation = f"search {what} under {base}"
         seen_cookies: set[bytes] = set()
         while True:
-            page, cookie = await asyncio.to_thread(
-                self._page, base, search_filter, list(attributes), page_size, cookie,
-                operation, size_limit,
-            )
+            try:
+                page, cookie = await asyncio.to_thread(
+                    self._page, base, search_filter, list(attributes), page_size, cookie,
+                    operation, size_limit,
+                )
+            except TransientError:
+                await self.close()  # the next attempt reconnects instead of reusing a dead socket
+                raise
             yield page
             if not cookie or size_limit:
                 return

@@ -236,6 +236,17 @@ class Slapd:
                 time.sleep(0.05)
         raise RuntimeError("slapd did not start listening in time")
 
+    def restart(self) -> None:
+        """Stop and start again on the same ports with the same data (a server reboot)."""
+        self.stop()
+        self.process = subprocess.Popen(
+            [SLAPD, "-d", "0", "-h",
+             f"ldap://127.0.0.1:{self.port}/ ldaps://127.0.0.1:{self.tls_port}/",
+             "-F", str(self.folder / "slapd.d")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        self.wait_ready()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -133,6 +133,18 @@ async def test_a_server_that_is_down_is_transient() -> None:
     assert result.error_action is ErrorAction.RETRY
 
 
+async def test_a_restarted_server_is_transient_and_the_next_read_reconnects(
+    fresh_slapd: Slapd, ldap_credentials: LdapBind
+) -> None:
+    async with connector(config_for(fresh_slapd), ldap_credentials) as c:
+        assert await usernames(c) == set(d.USERS)
+        fresh_slapd.restart()  # the connector's connection is now dead
+        with pytest.raises(NetworkError) as caught:
+            await read_all(c, "users")
+        assert caught.value.action is ErrorAction.RETRY
+        assert await usernames(c) == set(d.USERS)  # the engine's retry, same instance
+
+
 async def test_loopback_needs_the_instance_to_allow_it(
     slapd: Slapd, ldap_credentials: LdapBind
 ) -> None:
