@@ -9,14 +9,18 @@ events (see :mod:`connectors.sandbox.common`). Run one on loopback with
 
 from connectors.sandbox.common import FaultRule, Faults, Simulator
 from connectors.sandbox.github import GitHubSimulator
+from connectors.sandbox.jira import JiraSimulator
 from connectors.sandbox.server import RunningSimulator, serve, start
+from connectors.sandbox.splunk import SplunkSimulator
 
 __all__ = [
     "FaultRule",
     "Faults",
     "GitHubSimulator",
+    "JiraSimulator",
     "RunningSimulator",
     "Simulator",
+    "SplunkSimulator",
     "serve",
     "start",
 ]
