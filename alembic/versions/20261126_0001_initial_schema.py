@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-26 10:24:33.035955
+Create Date: 2026-11-26 10:44:10.449391
 """
 
 from collections.abc import Sequence
@@ -128,6 +128,12 @@ def upgrade() -> None:
         sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_principals")),
         sa.UniqueConstraint("name", name=op.f("uq_principals_name")),
+    )
+    op.create_table(
+        "sync_seen_keys",
+        sa.Column("sync_id", sa.Uuid(), nullable=False),
+        sa.Column("record_id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("sync_id", "record_id", name=op.f("pk_sync_seen_keys")),
     )
     op.create_table(
         "api_tokens",
@@ -425,6 +431,13 @@ def upgrade() -> None:
         ),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("last_change", sa.String(length=16), nullable=False),
+        sa.Column(
+            "changed_fields",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("last_sync_id", sa.Uuid(), nullable=True),
         sa.Column("is_deleted", sa.Boolean(), nullable=False),
         sa.Column("deleted_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("first_seen_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
@@ -443,16 +456,21 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_evidence_records")),
         sa.UniqueConstraint(
+            "external_id",
             "instance_id",
             "entity_type",
-            "external_id",
-            name=op.f("uq_evidence_records_instance_id_entity_type_external_id"),
+            name=op.f("uq_evidence_records_external_id_instance_id_entity_type"),
         ),
     )
     with op.batch_alter_table("evidence_records", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_evidence_records_entity_type"),
             ["entity_type", "updated_at"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_evidence_records_instance_id"),
+            ["instance_id", "entity_type", "is_deleted"],
             unique=False,
         )
 
@@ -784,22 +802,8 @@ def upgrade() -> None:
             batch_op.f("ix_integration_logs_timestamp"), ["timestamp"], unique=False
         )
 
-    op.create_table(
-        "sync_seen_keys",
-        sa.Column("sync_id", sa.Uuid(), nullable=False),
-        sa.Column("record_id", sa.Uuid(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["sync_id"],
-            ["sync_executions.id"],
-            name=op.f("fk_sync_seen_keys_sync_id_sync_executions"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("sync_id", "record_id", name=op.f("pk_sync_seen_keys")),
-    )
-
 
 def downgrade() -> None:
-    op.drop_table("sync_seen_keys")
     with op.batch_alter_table("integration_logs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_integration_logs_timestamp"))
         batch_op.drop_index(batch_op.f("ix_integration_logs_sync_id"))
@@ -833,6 +837,7 @@ def downgrade() -> None:
     op.drop_table("sync_schedules")
     op.drop_table("stream_states")
     with op.batch_alter_table("evidence_records", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_evidence_records_instance_id"))
         batch_op.drop_index(batch_op.f("ix_evidence_records_entity_type"))
 
     op.drop_table("evidence_records")
@@ -859,5 +864,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_api_tokens_principal_id"))
 
     op.drop_table("api_tokens")
+    op.drop_table("sync_seen_keys")
     op.drop_table("principals")
     op.drop_table("integration_connectors")

@@ -69,6 +69,7 @@ class StreamRun:
     buffer: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)
     counts: store.Counts = field(default_factory=store.Counts)
+    written_since_analyze: int = 0
 
 
 def _key_of(record: dict[str, Any], primary_key: tuple[str, ...]) -> str | None:
@@ -148,23 +149,60 @@ class SyncEngine:
     ) -> store.Counts:
         run, state, mode = await asyncio.to_thread(self._open_stream, execution_id, connector,
                                                    desc)
-        pending_state: dict[str, Any] | None = None
-        async for message in connector.read(desc.name, state, sync_mode=mode):
-            if isinstance(message, RecordMessage):
-                self._take(run, message.data)
-                if len(run.buffer) + len(run.dead) >= self.batch_size:
-                    await self._flush(execution_id, run, pending_state, total, progress)
-                    pending_state = None
-            elif isinstance(message, StateMessage):
-                pending_state = message.state
-                await self._flush(execution_id, run, pending_state, total, progress)
-                pending_state = None
-            elif isinstance(message, SkippedRecordMessage):
-                run.counts.skipped += 1
-                run.dead.append({"raw": {"location": message.location}, "errors": [
-                    {"field": None, "message": message.reason}], "message": message.reason})
-        await self._flush(execution_id, run, pending_state, total, progress, final=True)
+        # One batch is written while the next is read and mapped; batches still commit in
+        # order, each with the checkpoint that follows it.
+        writing: asyncio.Task[bool] | None = None
+        try:
+            async for message in connector.read(desc.name, state, sync_mode=mode):
+                if isinstance(message, RecordMessage):
+                    self._take(run, message.data)
+                    if len(run.buffer) + len(run.dead) < self.batch_size:
+                        continue
+                    checkpoint = None
+                elif isinstance(message, StateMessage):
+                    checkpoint = message.state
+                elif isinstance(message, SkippedRecordMessage):
+                    run.counts.skipped += 1
+                    run.dead.append({"raw": {"location": message.location}, "errors": [
+                        {"field": None, "message": message.reason}], "message": message.reason})
+                    continue
+                else:
+                    continue
+                await self._settle(writing, run, total, progress)
+                writing = self._write_next(execution_id, run, checkpoint, total, final=False)
+            await self._settle(writing, run, total, progress)
+            writing = None
+            final = self._write_next(execution_id, run, None, total, final=True)
+            await self._settle(final, run, total, progress, final=True)
+        finally:
+            if writing is not None and not writing.done():
+                await asyncio.wait([writing])
         return run.counts
+
+    def _write_next(
+        self, execution_id: uuid.UUID, run: StreamRun, state: dict[str, Any] | None,
+        total: store.Counts, *, final: bool,
+    ) -> asyncio.Task[bool]:
+        batch, dead = run.buffer, run.dead
+        run.buffer, run.dead = [], []
+        return asyncio.get_running_loop().create_task(asyncio.to_thread(
+            self._write_batch, execution_id, run, batch, dead, state, total, final))
+
+    async def _settle(
+        self, writing: asyncio.Task[bool] | None, run: StreamRun, total: store.Counts,
+        progress: Progress | None, *, final: bool = False,
+    ) -> None:
+        """Wait for the batch being written; report progress; stop if cancelled."""
+        if writing is None:
+            return
+        cancel = await writing
+        if progress is not None:
+            seen = store.Counts()
+            seen.add(total)
+            seen.add(run.counts)
+            progress({"stream": run.name, **seen.as_dict(), "final": final})
+        if cancel:
+            raise SyncCancelled
 
     def _take(self, run: StreamRun, record: dict[str, Any]) -> None:
         """Map one record into the batch, or into the dead letters with its errors."""
@@ -188,20 +226,6 @@ class SyncEngine:
                                                   for e in errors)[:2000]})
             return
         run.buffer.append((str(output["external_id"]), output))
-
-    async def _flush(
-        self, execution_id: uuid.UUID, run: StreamRun, state: dict[str, Any] | None,
-        total: store.Counts, progress: Progress | None, *, final: bool = False,
-    ) -> None:
-        cancel = await asyncio.to_thread(self._write_batch, execution_id, run, state, total,
-                                         final)
-        if progress is not None:
-            seen = store.Counts()
-            seen.add(total)
-            seen.add(run.counts)
-            progress({"stream": run.name, **seen.as_dict(), "final": final})
-        if cancel:
-            raise SyncCancelled
 
     # ---- database work (in a worker thread) ---------------------------------------------
 
@@ -273,20 +297,20 @@ class SyncEngine:
             return run, state, mode
 
     def _write_batch(
-        self, execution_id: uuid.UUID, run: StreamRun, state: dict[str, Any] | None,
-        total: store.Counts, final: bool,
+        self, execution_id: uuid.UUID, run: StreamRun, batch: list[tuple[str, dict[str, Any]]],
+        dead: list[dict[str, Any]], state: dict[str, Any] | None, total: store.Counts,
+        final: bool,
     ) -> bool:
         """One transaction: records, dead letters, checkpoint, counts, lease. Returns cancel."""
         with self.session_factory() as session:
-            counts = store.upsert_batch(session, run.scope, run.buffer,
-                                        track_seen=run.full_refresh)
-            counts.failed = len(run.dead) - sum(
-                1 for d in run.dead if d.get("raw", {}).keys() == {"location"})
-            if run.dead:
+            counts = store.upsert_batch(session, run.scope, batch, track_seen=run.full_refresh)
+            counts.failed = len(dead) - sum(
+                1 for d in dead if d.get("raw", {}).keys() == {"location"})
+            if dead:
                 session.add_all(DeadLetter(
                     id=uuid.uuid4(), instance_id=run.scope.instance_id, sync_id=execution_id,
                     stream=run.name, raw=d["raw"], errors=d["errors"], message=d["message"])
-                    for d in run.dead)
+                    for d in dead)
             if final and run.full_refresh:
                 counts.deleted = store.mark_unseen_deleted(session, run.scope)
                 session.query(SyncSeenKey).filter(
@@ -299,8 +323,6 @@ class SyncEngine:
                 else:
                     saved.state, saved.sync_id = state, execution_id
             run.counts.add(counts)
-            run.buffer.clear()
-            run.dead.clear()
             execution = session.get(SyncExecution, execution_id)
             assert execution is not None
             stats = dict(execution.stats or {})
@@ -320,6 +342,10 @@ class SyncEngine:
             execution.lease_expires_at = utcnow() + LEASE
             cancel = execution.cancel_requested
             session.commit()
+            run.written_since_analyze += counts.created
+            if store.refresh_statistics(session, run.written_since_analyze):
+                session.commit()
+                run.written_since_analyze = 0
             return cancel
 
     def _finish(
@@ -346,6 +372,8 @@ class SyncEngine:
             else:
                 reason = (error or {}).get("message", "unknown error")
                 log_type, message = LogType.ERROR, f"sync failed: {reason}"
+            session.query(SyncSeenKey).filter(
+                SyncSeenKey.sync_id == execution_id).delete(synchronize_session=False)
             activity.record(session, f"sync.{status.value}", message, log_type=log_type,
                             instance_id=execution.instance_id, sync_id=execution.id,
                             details={"stats": stats, **({"error": error} if error else {})})

@@ -61,12 +61,17 @@ def get_record(record_id: uuid.UUID, session: SessionDep, _: Reader) -> RecordRe
 def get_record_history(
     record_id: uuid.UUID, session: SessionDep, _: Reader
 ) -> list[RecordVersionRead]:
-    """Every version of the record, oldest first: the evidence trail."""
-    crud.get_or_404(session, EvidenceRecord, record_id, "record")
+    """Every version of the record, oldest first, the current one last: the evidence trail."""
+    record = crud.get_or_404(session, EvidenceRecord, record_id, "record")
     rows = session.scalars(select(EvidenceRecordVersion)
                            .where(EvidenceRecordVersion.record_id == record_id)
                            .order_by(EvidenceRecordVersion.version))
-    return [RecordVersionRead.model_validate(r) for r in rows]
+    current = RecordVersionRead(
+        version=record.version, change=record.last_change,
+        changed_fields=record.changed_fields, data=record.data,
+        content_hash=record.content_hash, sync_id=record.last_sync_id,
+        recorded_at=record.updated_at, provenance=record.provenance)
+    return [*(RecordVersionRead.model_validate(r) for r in rows), current]
 
 
 @router.get("/dead-letters", response_model=Page[DeadLetterRead])

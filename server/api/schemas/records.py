@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from server.api.types import JsonList, ShortText
 
@@ -26,6 +26,12 @@ class RecordRead(BaseModel):
     updated_at: dt.datetime
     provenance: dict[str, Any]
 
+    @model_validator(mode="after")
+    def _full_provenance(self) -> RecordRead:
+        # The hash is a column (shared by every version); provenance shows it too.
+        self.provenance = {**self.provenance, "content_hash": self.content_hash}
+        return self
+
 
 class RecordVersionRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -38,6 +44,11 @@ class RecordVersionRead(BaseModel):
     sync_id: uuid.UUID | None
     recorded_at: dt.datetime
     provenance: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _full_provenance(self) -> RecordVersionRead:
+        self.provenance = {**self.provenance, "content_hash": self.content_hash}
+        return self
 
 
 class DeadLetterRead(BaseModel):

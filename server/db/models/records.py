@@ -2,6 +2,9 @@
 
 Evidence is never hard-deleted: a record the source no longer has is marked deleted, and
 every change keeps a version (what changed, when, which sync) — the trail auditors follow.
+The record row holds the current version; each superseded version moves to
+``evidence_record_versions`` when it is replaced (copy on write), so a first load writes each
+record once.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from server.db.types import utcnow
 class EvidenceRecord(UuidPk, Base):
     __tablename__ = "evidence_records"
     __table_args__ = (
-        UniqueConstraint("instance_id", "entity_type", "external_id"),
+        # external_id leads: a batch lookup is then an index probe per key whatever the
+        # planner thinks of the table's size (an unanalysed, growing table otherwise gets a
+        # scan of the whole instance per batch).
+        UniqueConstraint("external_id", "instance_id", "entity_type"),
+        Index(None, "instance_id", "entity_type", "is_deleted"),
         Index(None, "entity_type", "updated_at"),
     )
 
@@ -34,6 +41,11 @@ class EvidenceRecord(UuidPk, Base):
     data: Mapped[dict[str, Any]]
     content_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(default=1)
+    #: How the current version came about: created, updated, deleted or restored.
+    last_change: Mapped[str] = mapped_column(String(16), default="created")
+    changed_fields: Mapped[list[Any]] = mapped_column(default=list)
+    #: The sync that wrote the current version (no foreign key: it outlives retention).
+    last_sync_id: Mapped[uuid.UUID | None]
     is_deleted: Mapped[bool] = mapped_column(default=False)
     deleted_at: Mapped[dt.datetime | None]
     first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -42,6 +54,8 @@ class EvidenceRecord(UuidPk, Base):
 
 
 class EvidenceRecordVersion(UuidPk, Base):
+    """A superseded version of a record, exactly as it was stored."""
+
     __tablename__ = "evidence_record_versions"
     __table_args__ = (UniqueConstraint("record_id", "version"),)
 
@@ -81,9 +95,9 @@ class SyncSeenKey(Base):
 
     __tablename__ = "sync_seen_keys"
 
-    sync_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("sync_executions.id", ondelete="CASCADE"), primary_key=True
-    )
+    # No foreign key: a row per record of a full refresh, checked per row by PostgreSQL, is a
+    # measurable share of a large sync. The engine removes a sync's keys when it ends.
+    sync_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     record_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
 
 
