@@ -45,6 +45,9 @@ OWN_DISTRIBUTION = "simpletrust-integrations"
 BUILTIN_CONNECTORS: tuple[str, ...] = (
     "connectors.builtin.generic_rest:GenericRestConnector",
     "connectors.builtin.file_import:FileImportConnector",
+    "connectors.builtin.github:GitHubConnector",
+    "connectors.builtin.jira:JiraConnector",
+    "connectors.builtin.splunk:SplunkConnector",
 )
 
 ConnectorClass = type[Connector[Any]]

@@ -57,7 +57,10 @@ def build_connector(
         auth = session.get(AuthenticationConfig, instance.auth_config_id)
         if auth is not None:
             fields = credentials.load(vault, auth)
-            credential = build_auth(auth.auth_type.value, plain_values(fields))
+            # A connector may build its own credential from the fields (e.g. GitHub App auth).
+            custom = getattr(entry.connector_class, "build_credentials", None)
+            credential = (custom(auth.auth_type.value, plain_values(fields)) if custom else
+                          build_auth(auth.auth_type.value, plain_values(fields)))
             auth.last_used = utcnow()
     options = InstanceOptions.of(instance)
     ctx = ConnectorContext(
