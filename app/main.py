@@ -82,6 +82,11 @@ def run_console(argv: list[str] | None = None, *, agent_url: str | None = None) 
         window.start(agent_url)
         await closed.wait()
         await window.shutdown()
+        # Finish what is still running (a late refresh, a live-tail poll) while the loop runs.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
         return 0
 
     try:

@@ -175,7 +175,7 @@ class ApiClient:
         body = _decode(response)
         if response.status_code >= 400:
             api_error = ApiError.from_response(response.status_code, response.reason_phrase, body)
-            if response.status_code == 401:
+            if response.status_code == 401 and "Authorization" in headers:
                 for cb in list(self._unauthorized):
                     cb(api_error)
             raise api_error

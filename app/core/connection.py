@@ -226,6 +226,10 @@ class Connection:
                 await self._retry_later(f"The agent reported a problem: {exc.user_message()}")
             except ConsoleError as exc:  # AgentUnreachableError, ProtocolError
                 await self._retry_later(exc.user_message())
+            except Exception as exc:
+                # This loop is the console's lifeline: a bug in one poll must not end it.
+                log.exception("connection check failed unexpectedly")
+                await self._retry_later(f"Connection check failed ({type(exc).__name__})")
 
     async def _retry_later(self, reason: str) -> None:
         delay = self.backoff.next()

@@ -121,7 +121,9 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         view = bar.addMenu("&View")
         for number, page in enumerate(self.pages, start=1):
-            self._action(view, page.title, f"Ctrl+{number}", lambda n=number: self.show_page(n - 1))
+            self._action(
+                view, page.title, f"Ctrl+{number}", lambda *_, n=number: self.show_page(n - 1)
+            )
         view.addSeparator()
         self._action(view, "&Refresh", QKeySequence.StandardKey.Refresh, self.refresh_current)
         self._action(view, "&Find", QKeySequence.StandardKey.Find, self._focus_search)
@@ -142,6 +144,7 @@ class MainWindow(QMainWindow):
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         action.triggered.connect(slot)
         menu.addAction(action)  # type: ignore[attr-defined]
+        self.addAction(action)  # the shortcut works even when the menu bar is hidden
         return action
 
     def _show_shortcuts(self) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QWidget
 
+from app.instances.view import InstancesPage
+from app.logs.view import LogsPage
 from app.qt.session import AgentSession
 from app.shell.page import Page, PlaceholderPage
 
@@ -12,10 +14,10 @@ def build_pages(session: AgentSession, parent: QWidget) -> list[Page]:
     return [
         PlaceholderPage("Home", "Dashboard", session, parent),
         PlaceholderPage("Connectors", "The connector library.", session, parent),
-        PlaceholderPage("Instances", "Instances", session, parent),
+        InstancesPage(session, parent),
         PlaceholderPage("Credentials", "Credentials", session, parent),
         PlaceholderPage("Status", "Status", session, parent),
-        PlaceholderPage("Logs", "Logs", session, parent),
+        LogsPage(session, parent),
         PlaceholderPage(
             "Mapping designer",
             "The visual mapping designer is coming in a later release. Mappings can be "

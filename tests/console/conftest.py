@@ -21,8 +21,13 @@ import keyring
 import pytest
 import qasync
 from keyrings.alt.file import PlaintextKeyring
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
+
+from app.core.connection import Backoff
+from app.core.profiles import ProfileStore, TokenStore
+from app.qt.session import AgentSession
+from app.shell.main_window import MainWindow
 
 from .stub_agent import StubAgent
 
@@ -31,8 +36,16 @@ Runner = Callable[..., Any]
 
 
 @pytest.fixture
-def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
-    loop = qasync.QEventLoop(qapp)
+def qloop(qapp: QApplication, monkeypatch: pytest.MonkeyPatch) -> Iterator[qasync.QEventLoop]:
+    """A qasync loop that counts as running for the whole test.
+
+    ``already_running=True`` marks it running (as inside ``QApplication.exec``), so
+    coroutines step whenever Qt processes events: inside `arun`, in ``qtbot.wait*`` and in
+    the ``processEvents`` calls pytest-qt makes between test phases. (A loop that is only
+    running inside ``run_until_complete`` breaks there: a health poll stepping in
+    pytest-qt's teardown finds no running loop.)
+    """
+    loop = qasync.QEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     try:
         yield loop
@@ -41,21 +54,47 @@ def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
         for task in pending:
             task.cancel()
         if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            _spin_until(asyncio.gather(*pending, return_exceptions=True), 10.0)
+        # stop() calls QApplication.exit(), which would make every later QEventLoop.exec()
+        # (qtbot.waitSignal) return at once; the pytest-qt docs patch it out the same way.
+        monkeypatch.setattr(QApplication, "exit", lambda *_: None)
+        loop.stop()
         loop.close()
+        asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
+
+
+def _spin_until(awaitable: Awaitable[T], timeout: float) -> asyncio.Future[T]:
+    """Run a nested Qt event loop (a real one, as in the console) until the awaitable ends."""
+    future = asyncio.ensure_future(awaitable)
+    if not future.done():
+        spinner = QEventLoop()
+        future.add_done_callback(lambda _f: spinner.quit())
+        # An owned timer, stopped before the loop object goes: a QTimer.singleShot aimed at
+        # `spinner` would fire after it was freed and crash a later test.
+        guard = QTimer()
+        guard.setSingleShot(True)
+        guard.timeout.connect(spinner.quit)
+        guard.start(int(timeout * 1000))
+        spinner.exec()
+        guard.stop()
+    return future
 
 
 @pytest.fixture
 def arun(qloop: qasync.QEventLoop) -> Callable[..., Any]:
-    """``arun(coro, timeout=10)``: run a coroutine on the Qt loop and return its result."""
+    """``arun(coro, timeout=15)``: run a coroutine with the Qt event loop spinning."""
 
     def run(awaitable: Awaitable[T], timeout: float = 15.0) -> T:
         async def bounded() -> T:
             async with asyncio.timeout(timeout):
                 return await awaitable
 
-        return qloop.run_until_complete(bounded())  # type: ignore[no-any-return]
+        future = _spin_until(bounded(), timeout + 5.0)
+        if not future.done():
+            future.cancel()
+            raise TimeoutError(f"the test coroutine did not finish in {timeout} s")
+        return future.result()
 
     return run
 
@@ -83,6 +122,31 @@ def isolated_user_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
         yield tmp_path
     finally:
         keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def make_window(
+    qtbot: Any, arun: Callable[..., Any], tmp_path: Path
+) -> Iterator[Callable[[], MainWindow]]:
+    """Main windows with quick polling and backoff, closed (connection too) at teardown."""
+    windows: list[MainWindow] = []
+
+    def make() -> MainWindow:
+        session = AgentSession(
+            poll_interval=0.3, backoff=Backoff(initial=0.1, maximum=0.5), timeout=5
+        )
+        window = MainWindow(
+            session, profiles=ProfileStore(tmp_path / "profiles"), tokens=TokenStore()
+        )
+        session.setParent(window)
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        arun(window.shutdown())
 
 
 @pytest.fixture

@@ -159,13 +159,23 @@ class StubAgent:
             self.requests += 1
         parts = urlsplit(h.path)
         path = parts.path
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        multi = parse_qs(parts.query)
+        query = {k: v[-1] for k, v in multi.items()}
         if not path.startswith(PREFIX):
             self._problem(h, 404, f"No route {path}")
             return
         path = path[len(PREFIX) :] or "/"
         if path == "/health":
             self._send(h, 200, {"status": "ok", "version": "stub"}, "application/json")
+            return
+        if path == "/openapi.json":
+            paths = {
+                f"{PREFIX}/instances": {"get": {}, "post": {}},
+                f"{PREFIX}/instances/{{instance_id}}/activate": {"post": {}},
+                f"{PREFIX}/instances/{{instance_id}}/deactivate": {"post": {}},
+                f"{PREFIX}/logs": {"get": {}},
+            }
+            self._send(h, 200, {"openapi": "3.1.0", "paths": paths}, "application/json")
             return
         if self.delay:
             time.sleep(self.delay)
@@ -186,10 +196,28 @@ class StubAgent:
         if method == "GET" and path == "/me":
             self._send(h, 200, self.principal, "application/json")
         elif method == "GET" and path == "/instances":
-            self._list(h, self.instances, query, default_sort="name")
+            rows = [i for i in self.instances if query.get("status") in (None, i["status"])]
+            self._list(h, rows, query, default_sort="name")
+        elif method == "GET" and path.startswith("/instances/") and path.endswith("/status"):
+            instance_id = path.split("/")[2]
+            found = next((i for i in self.instances if i["id"] == instance_id), None)
+            if found is None:
+                self._problem(h, 404, f"No instance {instance_id}")
+                return
+            detail = {
+                "id": instance_id,
+                "status": found["status"],
+                "error_message": found["error_message"],
+                "last_connected": found["last_connected"],
+                "last_sync": found["last_connected"],
+                "next_sync": None,
+                "active_schedules": 0,
+            }
+            self._send(h, 200, detail, "application/json")
         elif method == "POST" and path == "/instances":
             self._create_instance(h, body)
         elif method == "GET" and path == "/logs":
+            query["log_type"] = ",".join(multi.get("log_type", []))
             self._list(h, self._filter_logs(query), query, default_sort="-timestamp")
         elif method == "GET" and path in ("/sync-executions", "/metrics", "/auth-configs"):
             self._list(h, [], query, default_sort="-created_at")
@@ -201,9 +229,12 @@ class StubAgent:
     def _filter_logs(self, q: dict[str, str]) -> list[dict[str, Any]]:
         with self.lock:
             rows = list(self.logs)
-        for key in ("instance_id", "log_type", "operation"):
+        for key in ("instance_id", "operation"):
             if q.get(key):
                 rows = [r for r in rows if r[key] == q[key]]
+        if q.get("log_type"):
+            wanted = set(q["log_type"].split(","))
+            rows = [r for r in rows if r["log_type"] in wanted]
         if q.get("since"):
             since = dt.datetime.fromisoformat(q["since"])
             rows = [r for r in rows if dt.datetime.fromisoformat(r["timestamp"]) > since]

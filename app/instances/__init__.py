@@ -1,0 +1,1 @@
+"""Instances list with live status, last and next sync, and quick actions."""

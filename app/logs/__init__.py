@@ -1,0 +1,1 @@
+"""Integration logs viewer: filters, live tail, JSON detail pane, CSV/JSON export."""
