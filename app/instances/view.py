@@ -79,12 +79,41 @@ async def load_instances_with_status(
             except ConsoleError:
                 return  # the row still shows what /instances said
         if isinstance(detail, dict):
-            row.update({k: v for k, v in detail.items() if k != "id"})
+            row.update(flatten_status(detail))
             if on_status is not None:
                 on_status(str(row["id"]), detail)
 
     await asyncio.gather(*(one(r) for r in rows))
     return rows
+
+
+def flatten_status(detail: JsonDict) -> JsonDict:
+    """`/instances/{id}/status` as flat row fields (its last_sync is an execution object)."""
+    out = {k: v for k, v in detail.items() if k not in ("id", "last_sync", "next_sync")}
+    last = detail.get("last_sync")
+    if isinstance(last, dict):
+        out["last_sync"] = last.get("end_time") or last.get("start_time")
+        out["last_sync_status"] = last.get("status")
+        out["last_sync_records"] = last.get("records_processed")
+        out["last_sync_errors"] = last.get("error_count")
+    else:
+        out["last_sync"] = last
+    upcoming = detail.get("next_sync")
+    out["next_sync"] = (
+        upcoming.get("next_execution") or upcoming.get("time")
+        if isinstance(upcoming, dict)
+        else upcoming
+    )
+    return out
+
+
+def _last_sync_tip(row: JsonDict) -> str | None:
+    if not row.get("last_sync"):
+        return None
+    return (
+        f"{format_timestamp(row.get('last_sync'))}: {row.get('last_sync_status', '?')}, "
+        f"{row.get('last_sync_records') or 0} records, {row.get('last_sync_errors') or 0} errors"
+    )
 
 
 class InstancesPage(Page):
@@ -122,7 +151,7 @@ class InstancesPage(Page):
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in enumerate((200, 90, 110, 110, 150)):
+        for column, width in enumerate((200, 90, 110, 90, 110, 150)):
             self.table.setColumnWidth(column, width)
         layout.restore_header(header, "instances")
         self.table.selectionModel().selectionChanged.connect(self._on_selection)

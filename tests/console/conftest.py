@@ -29,6 +29,7 @@ from app.core.profiles import ProfileStore, TokenStore
 from app.qt.session import AgentSession
 from app.shell.main_window import MainWindow
 
+from .real_agent import RealAgent, start_agent
 from .stub_agent import StubAgent
 
 T = TypeVar("T")
@@ -153,6 +154,36 @@ def make_window(
 def stub_agent() -> Iterator[StubAgent]:
     agent = StubAgent().start()
     try:
+        yield agent
+    finally:
+        agent.stop()
+
+
+@pytest.fixture(scope="module")
+def real_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAgent]:
+    """The real agent with one File Import instance that has synced once, and one that
+    fails (its folder does not exist)."""
+    base = tmp_path_factory.mktemp("agent")
+    files = base / "files"
+    files.mkdir()
+    (files / "users.csv").write_text("id,name\n1,Ada\n2,Grace\n", encoding="utf-8")
+    agent = start_agent(base / "data")
+    try:
+        connectors = agent.call("GET", "/connectors?limit=100")["items"]
+        file_import = next(c for c in connectors if c["key"] == "file-import")
+        for name, folder in (("hr-files", files), ("broken-files", base / "missing")):
+            instance = agent.call(
+                "POST",
+                "/instances",
+                {
+                    "name": name,
+                    "connector_id": file_import["id"],
+                    "configuration": {"folder": str(folder)},
+                },
+            )
+            agent.call("POST", f"/instances/{instance['id']}/activate")
+            run = agent.call("POST", f"/instances/{instance['id']}/sync", {})
+            agent.wait_sync(run["id"])
         yield agent
     finally:
         agent.stop()
