@@ -49,3 +49,18 @@ def map_records(mappings_dir: Path, stream: str, entity: str,
         assert errors == [], (record.get("id"), errors)
         out.append(result.output)
     return out
+
+
+BUILT_INS = ("connectors.builtin.aws:AwsConnector", "connectors.builtin.ldap:LdapConnector")
+
+
+def register_built_ins(monkeypatch: Any) -> None:
+    """Make the agent's registry list the AWS and LDAP connectors.
+
+    Until they are in ``connectors.registry.BUILTIN_CONNECTORS`` (or the package's entry
+    points are installed), the end-to-end tests add them for their own duration.
+    """
+    from connectors import registry  # noqa: PLC0415 - only the end-to-end tests need it
+
+    missing = tuple(ref for ref in BUILT_INS if ref not in registry.BUILTIN_CONNECTORS)
+    monkeypatch.setattr(registry, "BUILTIN_CONNECTORS", registry.BUILTIN_CONNECTORS + missing)

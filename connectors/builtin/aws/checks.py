@@ -10,6 +10,7 @@ CIS AWS Foundations Benchmark v3.0 and are a pointer for auditors, not a certifi
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,18 @@ CHECKS: dict[str, CheckDefinition] = {
 }
 
 
+def days_since(value: Any, now: dt.datetime) -> int | None:
+    """Whole days from an ISO time in a record to ``now`` (None if there is no time)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+    return max(0, (now - stamp).days)
+
+
 @dataclass(frozen=True)
 class Thresholds:
     access_key_max_age_days: int = 90
@@ -141,7 +154,8 @@ def account_checks(account_id: str, summary: Mapping[str, Any]) -> list[dict[str
     ]
 
 
-def user_checks(user: Mapping[str, Any], limits: Thresholds) -> list[dict[str, Any]]:
+def user_checks(user: Mapping[str, Any], limits: Thresholds, now: dt.datetime
+                ) -> list[dict[str, Any]]:
     common: dict[str, Any] = {"resource_id": user["arn"], "resource_name": user["user_name"],
               "account_id": user.get("account_id"), "region": None}
     out: list[dict[str, Any]] = []
@@ -166,10 +180,12 @@ def user_checks(user: Mapping[str, Any], limits: Thresholds) -> list[dict[str, A
 
     active = [k for k in user.get("access_keys", []) if k.get("status") == "Active"]
     denied = _denied(user, "iam:ListAccessKeys")
-    old = [k for k in active if (k.get("age_days") or 0) > limits.access_key_max_age_days]
+    old = [k for k in active
+           if (days_since(k.get("created_at"), now) or 0) > limits.access_key_max_age_days]
+    # Evidence holds creation times, not ages, so it changes only when the keys do.
     evidence = {"max_age_days": limits.access_key_max_age_days, "active_keys": [
-        {"access_key_id": k["access_key_id"], "created_at": k.get("created_at"),
-         "age_days": k.get("age_days")} for k in active]}
+        {"access_key_id": k["access_key_id"], "created_at": k.get("created_at")}
+        for k in active]}
     if denied:
         out.append(_result("aws.iam.access_key_rotation", "error", **common, message=denied,
                            evidence=evidence))
@@ -184,23 +200,28 @@ def user_checks(user: Mapping[str, Any], limits: Thresholds) -> list[dict[str, A
             if old else f"All active keys are younger than {limits.access_key_max_age_days} "
             "days.", evidence=evidence))
 
-    out.append(_unused_check(user, active, limits, common))
+    out.append(_unused_check(user, active, limits, common, now))
     return out
 
 
+def _unused(last_used: Any, created: Any, limit: int, now: dt.datetime) -> bool:
+    """Unused for more than ``limit`` days; never used counts from creation."""
+    last = days_since(last_used, now)
+    if last is not None:
+        return last > limit
+    return (days_since(created, now) or 0) > limit
+
+
 def _unused_check(user: Mapping[str, Any], active: list[dict[str, Any]], limits: Thresholds,
-                  common: dict[str, Any]) -> dict[str, Any]:
+                  common: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     days = limits.unused_credentials_days
     stale: list[str] = []
-    if user.get("password_enabled"):
-        last = user.get("password_last_used_days")
-        age = user.get("password_age_days")
-        if (last is not None and last > days) or (last is None and (age or 0) > days):
-            stale.append("console password")
+    if user.get("password_enabled") and _unused(
+        user.get("password_last_used"), user.get("password_created_at"), days, now
+    ):
+        stale.append("console password")
     for key in active:
-        last = key.get("last_used_days")
-        if (last is not None and last > days) or (last is None and (key.get("age_days") or 0)
-                                                   > days):
+        if _unused(key.get("last_used_at"), key.get("created_at"), days, now):
             stale.append(f"access key {key['access_key_id']}")
     evidence = {"unused_days": days, "password_last_used": user.get("password_last_used"),
                 "access_keys": [{"access_key_id": k["access_key_id"],
@@ -349,8 +370,7 @@ def trail_checks(trails: Iterable[Mapping[str, Any]], account_id: str
         out.append(_result("aws.cloudtrail.trail_logging", "pass" if logging else "fail",
                            **common, message="The trail is logging." if logging
                            else "The trail is not logging.",
-                           evidence={"is_logging": logging,
-                                     "latest_delivery_at": trail.get("latest_delivery_at")}))
+                           evidence={"is_logging": logging}))
         validation = bool(trail.get("log_file_validation"))
         out.append(_result("aws.cloudtrail.log_file_validation",
                            "pass" if validation else "fail", **common,
@@ -370,11 +390,12 @@ def evaluate(
     groups: Iterable[Mapping[str, Any]],
     trails: Iterable[Mapping[str, Any]],
     limits: Thresholds,
+    now: dt.datetime,
 ) -> list[dict[str, Any]]:
     """Every check result for one read of the account."""
     out = account_checks(account_id, summary) if summary is not None else []
     for user in users:
-        out += user_checks(user, limits)
+        out += user_checks(user, limits, now)
     for policy in policies:
         out += policy_checks(policy)
     for bucket in buckets:

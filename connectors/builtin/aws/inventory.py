@@ -47,13 +47,6 @@ def _iso(value: Any) -> str | None:
     return None
 
 
-def _days_since(value: Any, now: dt.datetime) -> int | None:
-    if not isinstance(value, dt.datetime):
-        return None
-    stamp = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return max(0, (now - stamp).days)
-
-
 def _listify(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -145,9 +138,13 @@ async def account_summary(aws: AwsSession) -> dict[str, Any]:
 
 
 async def iam_users(
-    aws: AwsSession, now: dt.datetime, policies: PolicyCache | None = None
+    aws: AwsSession, policies: PolicyCache | None = None
 ) -> AsyncIterator[dict[str, Any]]:
-    """IAM users with console access, MFA, access keys (age, last use) and admin grants."""
+    """IAM users with console access, MFA, access keys (creation, last use) and admin grants.
+
+    Records hold times, not ages: an age would change the record every day. The checks
+    compute ages against the read's clock.
+    """
     policies = policies or PolicyCache(aws)
     account = (await aws.identity())["account"]
     async for user in aws.paginate("iam", "ListUsers", "Users"):
@@ -168,9 +165,7 @@ async def iam_users(
                 "access_key_id": key["AccessKeyId"],
                 "status": key.get("Status"),
                 "created_at": _iso(key.get("CreateDate")),
-                "age_days": _days_since(key.get("CreateDate"), now),
                 "last_used_at": _iso(last.get("LastUsedDate")),
-                "last_used_days": _days_since(last.get("LastUsedDate"), now),
                 "last_used_service": None if last.get("ServiceName") in (None, "N/A")
                 else last.get("ServiceName"),
                 "last_used_region": None if last.get("Region") in (None, "N/A")
@@ -207,8 +202,6 @@ async def iam_users(
             "password_enabled": None if "iam:GetLoginProfile" in errors else login is not None,
             "password_created_at": _iso(profile.get("CreateDate")),
             "password_last_used": _iso(user.get("PasswordLastUsed")),
-            "password_last_used_days": _days_since(user.get("PasswordLastUsed"), now),
-            "password_age_days": _days_since(profile.get("CreateDate"), now),
             "mfa_enabled": None if "iam:ListMFADevices" in errors else bool(mfa),
             "mfa_devices": [
                 {"serial_number": d.get("SerialNumber"), "enabled_at": _iso(d.get("EnableDate")),

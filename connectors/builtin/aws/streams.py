@@ -41,7 +41,6 @@ IAM_USER_SCHEMA = _schema({
     "arn": _S, "user_name": _S, "user_id": _S_NULL, "path": _S_NULL, "created_at": _T_NULL,
     "password_enabled": {**_B_NULL, "description": "Console access (a login profile)."},
     "password_created_at": _T_NULL, "password_last_used": _T_NULL,
-    "password_last_used_days": _I_NULL, "password_age_days": _I_NULL,
     "mfa_enabled": _B_NULL, "mfa_devices": _LIST, "access_keys": _LIST,
     "attached_policies": _LIST, "inline_policies": _LIST, "groups": _LIST,
     "is_admin": {**_B, "description": "Full admin through a user, group or inline policy."},
@@ -134,7 +133,7 @@ class IamUsers(_AwsStream):
     json_schema = IAM_USER_SCHEMA
 
     async def read_records(self, cursor: Any | None) -> AsyncIterator[Mapping[str, Any]]:
-        async for record in inventory.iam_users(self.ctx.aws, self.ctx.clock()):
+        async for record in inventory.iam_users(self.ctx.aws):
             yield record
 
 
@@ -189,7 +188,7 @@ class ConfigurationChecks(_AwsStream):
         policies = inventory.PolicyCache(aws)
         account = (await aws.identity())["account"]
         summary = await inventory.account_summary(aws)
-        users = [u async for u in inventory.iam_users(aws, now, policies)]
+        users = [u async for u in inventory.iam_users(aws, policies)]
         attached = [p async for p in inventory.iam_policies(aws, policies)]
         block = await self.ctx.account_block()
         buckets = [b async for b in inventory.s3_buckets(aws, block)]
@@ -197,7 +196,7 @@ class ConfigurationChecks(_AwsStream):
         trails = [t async for t in inventory.cloudtrail_trails(aws, config.regions)]
         for record in evaluate(account_id=account, summary=summary, users=users,
                                policies=attached, buckets=buckets, groups=groups,
-                               trails=trails, limits=self.ctx.thresholds):
+                               trails=trails, limits=self.ctx.thresholds, now=now):
             yield record
 
 

@@ -84,13 +84,20 @@ async def test_access_key_age_and_use_against_a_later_clock(moto: MotoServer) ->
     iam = moto.client("iam")
     iam.create_user(UserName="ci-bot")
     key = iam.create_access_key(UserName="ci-bot")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName="pat")  # a console password nobody has used
+    iam.create_login_profile(UserName="pat", Password="Corr3ct-Horse-Battery!")
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=100)
     async with connector(moto, clock=lambda: later) as c:
-        [user], _ = await read_all(c, "iam_users")
+        users, _ = await read_all(c, "iam_users")
         checks, _ = await read_all(c, "configuration_checks")
+    user = next(u for u in users if u["user_name"] == "ci-bot")
+    pat = {r["check_id"]: r for r in checks if r["resource_name"] == "pat"}
+    assert pat["aws.iam.unused_credentials"]["status"] == "fail"
+    assert "console password" in pat["aws.iam.unused_credentials"]["message"]
     [record] = user["access_keys"]
     assert (record["access_key_id"], record["status"]) == (key, "Active")
-    assert record["age_days"] in (99, 100)
+    assert record["created_at"]  # a time, not an age: the record does not change daily
+    assert "age_days" not in record
     assert record["last_used_at"] is None
     assert user["password_enabled"] is False
     status = {r["check_id"]: r for r in checks if r["resource_name"] == "ci-bot"}
@@ -101,9 +108,11 @@ async def test_access_key_age_and_use_against_a_later_clock(moto: MotoServer) ->
 
     async with connector(moto) as c:  # today the same key is fine
         checks, _ = await read_all(c, "configuration_checks")
-    status = {r["check_id"]: r["status"] for r in checks if r["resource_name"] == "ci-bot"}
-    assert status["aws.iam.access_key_rotation"] == "pass"
-    assert status["aws.iam.unused_credentials"] == "pass"
+    status = {(r["resource_name"], r["check_id"]): r["status"] for r in checks}
+    assert status[("ci-bot", "aws.iam.access_key_rotation")] == "pass"
+    assert status[("ci-bot", "aws.iam.unused_credentials")] == "pass"
+    assert status[("pat", "aws.iam.unused_credentials")] == "pass"
+    assert status[("pat", "aws.iam.access_key_rotation")] == "not_applicable"  # no keys
 
 
 async def test_sse_s3_passes_unless_kms_is_required(moto: MotoServer) -> None:
