@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QWidget
 
+from app.home.view import HomePage
 from app.instances.view import InstancesPage
 from app.logs.view import LogsPage
 from app.qt.session import AgentSession
@@ -12,7 +13,7 @@ from app.shell.page import Page, PlaceholderPage
 
 def build_pages(session: AgentSession, parent: QWidget) -> list[Page]:
     return [
-        PlaceholderPage("Home", "Dashboard", session, parent),
+        HomePage(session, parent),
         PlaceholderPage("Connectors", "The connector library.", session, parent),
         InstancesPage(session, parent),
         PlaceholderPage("Credentials", "Credentials", session, parent),

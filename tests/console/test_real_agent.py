@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.home.view import HomePage
 from app.instances.view import InstancesPage
 from app.logs.view import LogsPage
 from app.shell.main_window import MainWindow
@@ -127,3 +128,36 @@ def test_instances_list_shows_status_last_sync_and_pauses(
         assert page.count_label.text() == "1 of 2 instances"
 
     arun(scenario(), timeout=60)
+
+
+def test_home_dashboard_tiles_charts_alerts(
+    make_window: Callable[[], MainWindow],
+    real_agent: RealAgent,
+    arun: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    window = make_window()
+    window.resize(1280, 860)
+
+    async def scenario() -> HomePage:
+        home: HomePage = await _open(window, real_agent, HomePage)
+        await wait_until(lambda: home.instances.rowCount() == 2, 15)
+        return home
+
+    home = arun(scenario(), timeout=30)
+    assert home.tiles["agent"].value.text() == "healthy"
+    counts = {
+        k: int(home.tiles[k].value.text()) for k in ("healthy", "degraded", "failing", "paused")
+    }
+    assert sum(counts.values()) == 2
+    runs = real_agent.call("GET", "/sync-executions?limit=500")["items"]
+    assert sum(home.charts["syncs"].values) == sum(
+        1 for r in runs if r["status"] in ("completed", "failed")
+    )
+    assert sum(home.charts["records"].values) == sum(r["records_processed"] or 0 for r in runs)
+    newest = real_agent.call("GET", "/logs?limit=15")["items"]
+    assert [r["id"] for r in home.activity.rows] == [r["id"] for r in newest]
+    failing = {a["subject"] for a in home.alerts.rows if a["level"] == "error"}
+    assert failing == {r["name"] for r in home.instances.rows if r["health"] == "failing"}
+    window.grab().save(str(tmp_path / "home.png"))
+    assert (tmp_path / "home.png").stat().st_size > 10_000

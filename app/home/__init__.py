@@ -1,0 +1,1 @@
+"""Home dashboard: health tiles, sync charts, alerts, recent activity, quick actions."""
