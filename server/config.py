@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,6 +50,20 @@ class Settings(BaseSettings):
     demo: bool = False
     #: Credentials expiring within this many days are reported.
     credential_expiry_warning_days: int = Field(default=14, ge=0, le=3650)
+    #: Several agents (issue 6): heartbeat period, and how long a sync's lease holds without
+    #: renewal before another agent takes the sync over.
+    agent_heartbeat_seconds: float = Field(default=5.0, gt=0, le=300)
+    sync_lease_seconds: float = Field(default=60.0, ge=2, le=3600)
+    #: Inbound webhooks: largest body accepted (413 beyond) and timestamp tolerance.
+    webhook_max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    webhook_tolerance_seconds: int = Field(default=300, ge=10, le=86_400)
+    #: E-mail notifications of event subscriptions (no host: e-mail actions fail clearly).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "simpletrust@localhost"
+    smtp_starttls: bool = True
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -75,6 +89,16 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def agent_id(self) -> str:
+        """Stable across restarts of the same agent (host + data directory), so an agent that
+        was killed recognises its own unfinished syncs and resumes them at once."""
+        import hashlib  # noqa: PLC0415
+        import socket  # noqa: PLC0415
+
+        digest = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:8]
+        return f"{socket.gethostname()}:{digest}"
 
     @property
     def api_base_url(self) -> str:

@@ -78,7 +78,7 @@ def create_app(settings: Settings, engine: Engine, vault: Vault | None = None) -
         session.commit()
     app.state.sync_manager = SyncManager(
         app.state.session_factory, app.state.registry, app.state.vault,
-        max_parallel=settings.max_parallel_syncs)
+        max_parallel=settings.max_parallel_syncs, agent_id=settings.agent_id)
     problems.install(app)
 
     api = APIRouter(prefix=API_PREFIX)

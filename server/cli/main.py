@@ -8,6 +8,7 @@ import typer
 
 from server.cli import connector, db, secrets, tokens
 from server.cli.common import fail, settings
+from server.cli.sync import sync
 from server.config import SettingsError, get_settings, unknown_env_settings
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="token")
+app.command(name="sync")(sync)
 app.add_typer(connector.app, name="connector", help="Connectors: list, check, discover, read, new.")
 app.add_typer(secrets.app, name="secrets", help="The credential master key.")
 

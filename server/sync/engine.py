@@ -39,6 +39,7 @@ from server.db.models import (
     SyncStatus,
 )
 from server.db.types import utcnow
+from server.events.emit import emit_sync_finished
 from server.services import activity
 from server.services.registry import Registry
 from server.sync import store
@@ -55,6 +56,10 @@ Progress = Callable[[dict[str, Any]], None]
 
 class SyncCancelled(Exception):
     """A person asked the running sync to stop."""
+
+
+class LeaseLost(Exception):
+    """Another agent took the execution over (this one missed its lease): stop, write nothing."""
 
 
 @dataclass
@@ -96,6 +101,7 @@ class SyncEngine:
         self.vault = vault
         self.agent_id = agent_id
         self.batch_size = batch_size
+        self.lease = LEASE
 
     # ---- the run ------------------------------------------------------------------------
 
@@ -129,6 +135,10 @@ class SyncEngine:
             await asyncio.to_thread(self._finish, execution_id, total, SyncStatus.FAILED,
                                     exc.to_dict())
             return SyncStatus.FAILED
+        except LeaseLost:
+            log.warning("sync %s was taken over by another agent; this agent stops it",
+                        execution_id)
+            return SyncStatus.RUNNING
         except asyncio.CancelledError:
             # The agent is stopping: leave the execution running with its lease; the next start
             # (or another agent) resumes it from its checkpoints.
@@ -241,7 +251,7 @@ class SyncEngine:
             resuming = execution.status == SyncStatus.RUNNING
             execution.status = SyncStatus.RUNNING
             execution.agent_id = self.agent_id
-            execution.lease_expires_at = utcnow() + LEASE
+            execution.lease_expires_at = utcnow() + self.lease
             if not resuming:
                 execution.start_time = utcnow()
             activity.record(
@@ -322,9 +332,12 @@ class SyncEngine:
                                             state=state, sync_id=execution_id))
                 else:
                     saved.state, saved.sync_id = state, execution_id
-            run.counts.add(counts)
-            execution = session.get(SyncExecution, execution_id)
+            execution = session.get(SyncExecution, execution_id, with_for_update=True,
+                                    populate_existing=True)
             assert execution is not None
+            if execution.agent_id not in (None, self.agent_id):
+                raise LeaseLost(execution_id)  # rolls the batch back: the new owner writes it
+            run.counts.add(counts)
             stats = dict(execution.stats or {})
             per_stream = dict(stats.get("streams") or {})
             per_stream[run.name] = {**run.counts.as_dict(), "entity_type": run.scope.entity_type,
@@ -339,7 +352,7 @@ class SyncEngine:
                                            + overall.failed)
             execution.success_count = overall.created + overall.updated + overall.unchanged
             execution.error_count = overall.failed
-            execution.lease_expires_at = utcnow() + LEASE
+            execution.lease_expires_at = utcnow() + self.lease
             cancel = execution.cancel_requested
             session.commit()
             run.written_since_analyze += counts.created
@@ -353,8 +366,10 @@ class SyncEngine:
         error: dict[str, Any] | None,
     ) -> None:
         with self.session_factory() as session:
-            execution = session.get(SyncExecution, execution_id)
+            execution = session.get(SyncExecution, execution_id, with_for_update=True)
             assert execution is not None
+            if execution.agent_id not in (None, self.agent_id):
+                return  # taken over: the new owner finishes it
             instance = session.get(IntegrationInstance, execution.instance_id)
             execution.status = status
             execution.end_time = utcnow()
@@ -377,4 +392,5 @@ class SyncEngine:
             activity.record(session, f"sync.{status.value}", message, log_type=log_type,
                             instance_id=execution.instance_id, sync_id=execution.id,
                             details={"stats": stats, **({"error": error} if error else {})})
+            emit_sync_finished(session, execution, instance)  # sync.* and record.* events
             session.commit()

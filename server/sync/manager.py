@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -68,6 +69,8 @@ class SyncManager:
                                  batch_size=batch_size)
         self._slots = asyncio.Semaphore(max_parallel)
         self._tasks: dict[uuid.UUID, asyncio.Task[SyncStatus]] = {}
+        #: Several agents (server.agents): run an execution only if this agent can own it.
+        self.start_gate: Callable[[uuid.UUID], bool] | None = None
 
     def launch(self, execution_id: uuid.UUID, progress: Progress | None = None
                ) -> asyncio.Task[SyncStatus]:
@@ -80,6 +83,10 @@ class SyncManager:
 
     async def _run(self, execution_id: uuid.UUID, progress: Progress | None) -> SyncStatus:
         async with self._slots:
+            gate = self.start_gate
+            if gate is not None and not await asyncio.to_thread(gate, execution_id):
+                log.info("sync %s is owned by another agent; not starting it", execution_id)
+                return SyncStatus.RUNNING
             return await self.engine.run(execution_id, progress)
 
     def running(self) -> list[uuid.UUID]:
@@ -104,13 +111,15 @@ class SyncManager:
             return True
 
     def recover(self) -> list[uuid.UUID]:
-        """Resume executions whose owner is gone (lease expired), and pending ones."""
+        """Resume executions this agent left unfinished (it was killed), those whose owner's
+        lease expired, and pending ones."""
         now = utcnow()
         with self.session_factory() as session:
             orphans = list(session.scalars(select(SyncExecution.id).where(
                 SyncExecution.status.in_(ACTIVE),
                 (SyncExecution.lease_expires_at.is_(None))
-                | (SyncExecution.lease_expires_at < now))))
+                | (SyncExecution.lease_expires_at < now)
+                | (SyncExecution.agent_id == self.engine.agent_id))))
         for execution_id in orphans:
             if execution_id not in self._tasks:
                 log.info("resuming sync %s left by a stopped agent", execution_id)

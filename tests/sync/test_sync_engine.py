@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from server.sync.manager import SyncManager
 from tests.support.api import Api
 from tests.support.record_source import (
     IDENTITY_MAPPING,
@@ -32,35 +34,48 @@ def _live(api: Api, instance_id: str) -> dict[str, dict[str, Any]]:
     return {r["external_id"]: r for r in rows}
 
 
-def test_full_refresh_counts_changes_and_deletions(api: Api) -> None:
-    source = Source(1200)
+@pytest.mark.parametrize("size", [
+    1200,
+    pytest.param(100_000, marks=[pytest.mark.postgres_only, pytest.mark.slow]),
+])
+def test_full_refresh_counts_changes_and_deletions(api: Api, backend: str, size: int) -> None:
+    if size > 10_000 and backend != "postgresql":
+        pytest.skip("the 100,000-record acceptance run is for PostgreSQL")
+    source = Source(size)
     with serve_source(source) as url:
-        instance = _setup(api, url)
-        first = api.sync(instance["id"])
+        instance = _setup(api, url, page=1000)
+        first = api.sync(instance["id"], timeout=900)
         assert first["status"] == "completed", first["error_details"]
-        assert first["stats"]["created"] == 1200
-        assert first["records_processed"] == 1200
+        assert first["stats"]["created"] == size
+        assert first["records_processed"] == size
         assert first["error_count"] == 0
         assert first["mapping_versions"]["users"]["version"] == 1
-        live = _live(api, instance["id"])
-        assert len(live) == 1200
-        assert live["u0000002"]["data"]["display_name"] == "First2 Last2"
-        assert live["u0000017"]["data"]["status"] == "disabled"
+        if size <= 10_000:
+            live = _live(api, instance["id"])
+            assert len(live) == size
+            assert live["u0000002"]["data"]["display_name"] == "First2 Last2"
+            assert live["u0000017"]["data"]["status"] == "disabled"
 
         # Nothing changed: nothing written.
-        again = api.sync(instance["id"])
+        again = api.sync(instance["id"], timeout=900)
         assert (again["stats"]["created"], again["stats"]["updated"],
-                again["stats"]["unchanged"]) == (0, 0, 1200)
+                again["stats"]["unchanged"]) == (0, 0, size)
 
         # 1% changed, 10 removed: exactly those are written.
-        source.changed = set(range(0, 1200, 100))
+        source.changed = set(range(0, size, 100))
         source.removed = {5, 6, 7, 8, 9, 1001, 1002, 1003, 1004, 1005}
-        third = api.sync(instance["id"])
+        third = api.sync(instance["id"], timeout=900)
         stats = third["stats"]
-        assert (stats["created"], stats["updated"], stats["deleted"]) == (0, 12, 10)
-        assert stats["unchanged"] == 1200 - 12 - 10
+        changed = len(source.changed - source.removed)
+        assert (stats["created"], stats["updated"], stats["deleted"]) == (0, changed, 10)
+        assert stats["unchanged"] == size - changed - 10
+        if size > 10_000:
+            with api.engine.connect() as conn:
+                versions = conn.execute(text("select count(*) from evidence_record_versions"))
+                assert versions.scalar() == changed + 10  # exactly the rows that changed
+            return
         live = _live(api, instance["id"])
-        assert len(live) == 1190
+        assert len(live) == size - 10
         assert live["u0000100"]["data"]["title"].startswith("Senior")
         deleted = api.all("/records", instance_id=instance["id"], deleted=True)
         assert sorted(r["external_id"] for r in deleted) == sorted(
@@ -144,7 +159,7 @@ def test_connector_failure_fails_the_sync_with_its_class(api: Api) -> None:
 
 @pytest.mark.parametrize("batch", [1, 7])
 def test_tiny_batches_give_the_same_store(api: Api, batch: int) -> None:
-    from server.sync.manager import SyncManager
+
 
     manager: SyncManager = api.client.app.state.sync_manager  # type: ignore[attr-defined]
     manager.engine.batch_size = batch

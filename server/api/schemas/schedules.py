@@ -10,6 +10,8 @@ from server.db.models import ScheduleType
 
 #: A year: anything longer is a typo, and it keeps the value inside a 32-bit column.
 MAX_INTERVAL_MINUTES = 525_600
+#: An hour: spreading runs wider than that is a different schedule.
+MAX_JITTER_SECONDS = 3600
 
 
 class ScheduleCreate(BaseModel):
@@ -24,6 +26,8 @@ class ScheduleCreate(BaseModel):
     event_trigger: ShortText | None = Field(
         default=None, description="Event type that starts a sync, e.g. `github.workflow_run`")
     is_active: bool = True
+    jitter_seconds: int = Field(default=0, ge=0, le=MAX_JITTER_SECONDS, description=(
+        "Start each run up to this many seconds after its slot, to spread load"))
 
 
 class ScheduleUpdate(BaseModel):
@@ -35,6 +39,7 @@ class ScheduleUpdate(BaseModel):
     timezone: TimeZone | None = None
     event_trigger: ShortText | None = None
     is_active: bool | None = None
+    jitter_seconds: int | None = Field(default=None, ge=0, le=MAX_JITTER_SECONDS)
 
 
 class ScheduleRead(BaseModel):
@@ -48,6 +53,7 @@ class ScheduleRead(BaseModel):
     timezone: str
     event_trigger: str | None
     is_active: bool
+    jitter_seconds: int
     last_execution: dt.datetime | None
     next_execution: dt.datetime | None
     created_at: dt.datetime

@@ -1,8 +1,16 @@
 """Every table of the agent's database. Import models from here."""
 
 from server.db.base import Base
+from server.db.models.audit import AuditChainHead, AuditCheckpoint, AuditEntry
+from server.db.models.agents import Agent, AgentState, ScheduleSlot, SlotOutcome
 from server.db.models.auth import AuthenticationConfig
 from server.db.models.connectors import IntegrationConnector, IntegrationInstance
+from server.db.models.deliveries import (
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookScheme,
+)
 from server.db.models.enums import (
     ActionType,
     AuthType,
@@ -19,7 +27,16 @@ from server.db.models.enums import (
 from server.db.models.events import EventSubscription
 from server.db.models.mappings import DataMapping, DataMappingVersion
 from server.db.models.monitoring import ConnectorMetrics, IntegrationLog
+from server.db.models.outbox import (
+    EventAction,
+    EventActionAttempt,
+    EventActionStatus,
+    OutboxEvent,
+    OutboxStatus,
+    SubscriptionSecret,
+)
 from server.db.models.principals import ApiToken, Principal
+from server.db.models.revisions import ConfigRevision
 from server.db.models.records import (
     DeadLetter,
     EvidenceRecord,
@@ -31,15 +48,25 @@ from server.db.models.sync import SyncExecution, SyncSchedule
 
 __all__ = [
     "ActionType",
+    "Agent",
+    "AgentState",
     "ApiToken",
+    "AuditChainHead",
+    "AuditCheckpoint",
+    "AuditEntry",
     "AuthType",
     "AuthenticationConfig",
     "Base",
+    "ConfigRevision",
     "ConnectorMetrics",
     "ConnectorOrigin",
     "DataMapping",
     "DataMappingVersion",
     "DeadLetter",
+    "DeliveryStatus",
+    "EventAction",
+    "EventActionAttempt",
+    "EventActionStatus",
     "EventSubscription",
     "EvidenceRecord",
     "EvidenceRecordVersion",
@@ -48,15 +75,23 @@ __all__ = [
     "IntegrationInstance",
     "IntegrationLog",
     "LogType",
+    "OutboxEvent",
+    "OutboxStatus",
     "Principal",
     "PrincipalKind",
     "Role",
+    "ScheduleSlot",
     "ScheduleType",
+    "SlotOutcome",
     "StreamState",
+    "SubscriptionSecret",
     "SyncExecution",
     "SyncSchedule",
     "SyncSeenKey",
     "SyncStatus",
     "SystemType",
     "TriggerType",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookScheme",
 ]

@@ -28,6 +28,8 @@ class SyncSchedule(UuidPk, Timestamps, Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # for cron schedules
     event_trigger: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: Each run starts up to this many seconds after its slot, to spread load (0: on time).
+    jitter_seconds: Mapped[int] = mapped_column(default=0)
     last_execution: Mapped[dt.datetime | None]
     next_execution: Mapped[dt.datetime | None] = mapped_column(index=True)
 

@@ -1,0 +1,92 @@
+"""Sync leases: who runs an execution, renewed by heartbeats, taken over when they lapse.
+
+Every claim is one conditional UPDATE … RETURNING. On PostgreSQL two agents updating the same
+row serialise on its lock, and the second re-checks the condition after the first commits, so
+exactly one agent takes an execution over. The sync engine fences its own writes with the
+same row (it stops when the execution no longer names it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Collection
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.db.models import SyncExecution, SyncStatus
+from server.db.types import utcnow
+
+ACTIVE = (SyncStatus.PENDING, SyncStatus.RUNNING)
+
+
+def claim_orphans(session: Session, agent_id: str, now: dt.datetime, lease: dt.timedelta,
+                  *, limit: int = 50, own: bool = False) -> list[uuid.UUID]:
+    """Take over active executions whose lease lapsed (or that never had one for a while,
+    e.g. created by an agent that died before starting them); commits.
+
+    ``own``: also those still naming this agent (at start-up: this agent was killed and its
+    id is stable, so it resumes its syncs without waiting for the leases).
+    """
+    grace = now - 2 * lease
+    lapsed = or_(
+        SyncExecution.lease_expires_at < now,
+        and_(SyncExecution.lease_expires_at.is_(None), SyncExecution.created_at < grace),
+        *([SyncExecution.agent_id == agent_id] if own else []),
+    )
+    candidates = session.scalars(
+        SyncExecution.__table__.select().with_only_columns(SyncExecution.id)
+        .where(SyncExecution.status.in_(ACTIVE), lapsed).limit(limit)).all()
+    taken: list[uuid.UUID] = []
+    for execution_id in candidates:
+        row = session.execute(
+            update(SyncExecution)
+            .where(SyncExecution.id == execution_id, SyncExecution.status.in_(ACTIVE), lapsed)
+            .values(agent_id=agent_id, lease_expires_at=now + lease)
+            .returning(SyncExecution.id)
+            .execution_options(synchronize_session=False)).first()
+        session.commit()  # one row at a time: never hold several row locks
+        if row is not None:
+            taken.append(row[0])
+    return taken
+
+
+def claim_to_start(session: Session, execution_id: uuid.UUID, agent_id: str,
+                   now: dt.datetime, lease: dt.timedelta) -> bool:
+    """Right before running: own the execution unless another live agent does; commits."""
+    row = session.execute(
+        update(SyncExecution)
+        .where(SyncExecution.id == execution_id, SyncExecution.status.in_(ACTIVE),
+               or_(SyncExecution.agent_id.is_(None), SyncExecution.agent_id == agent_id,
+                   SyncExecution.lease_expires_at.is_(None),
+                   SyncExecution.lease_expires_at < now))
+        .values(agent_id=agent_id, lease_expires_at=now + lease)
+        .returning(SyncExecution.id)
+        .execution_options(synchronize_session=False)).first()
+    session.commit()
+    return row is not None
+
+
+def renew_leases(session: Session, agent_id: str, execution_ids: Collection[uuid.UUID],
+                 now: dt.datetime, lease: dt.timedelta) -> int:
+    """Extend the leases of the executions this agent runs or has queued; commits."""
+    if not execution_ids:
+        return 0
+    result = session.execute(
+        update(SyncExecution)
+        .where(SyncExecution.id.in_(list(execution_ids)), SyncExecution.status.in_(ACTIVE),
+               or_(SyncExecution.agent_id.is_(None), SyncExecution.agent_id == agent_id))
+        .values(agent_id=agent_id, lease_expires_at=now + lease)
+        .execution_options(synchronize_session=False))
+    session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def gate_for(session_factory: sessionmaker[Session], agent_id: str, lease: dt.timedelta
+             ) -> Callable[[uuid.UUID], bool]:
+    """The SyncManager's start gate: run an execution only once this agent owns it."""
+    def gate(execution_id: uuid.UUID) -> bool:
+        with session_factory() as session:
+            return claim_to_start(session, execution_id, agent_id, utcnow(), lease)
+    return gate

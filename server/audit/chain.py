@@ -1,0 +1,133 @@
+"""Appending to the hash chain, inside the transaction of the change being audited.
+
+Callers note what happened (:func:`note`); the entries are appended when the session commits
+(:mod:`server.audit.hooks`), after every other row of the transaction has been written. The
+appender first updates the single ``audit_chain_head`` row: on PostgreSQL that row lock makes
+every other agent's append wait until this transaction ends, on SQLite it takes the database's
+write lock. Sequence numbers and hashes are then read from a head nobody else can move, so
+several agents on one database keep one unbroken chain. The lock is taken last and held only
+for the few inserts that follow, so it cannot deadlock with the change's own row locks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from server.audit.canonical import (
+    GENESIS,
+    canonical_details,
+    entry_hash,
+    entry_payload,
+    format_time,
+)
+from server.db.models import AuditChainHead, AuditEntry, Principal
+from server.db.types import utcnow
+
+PENDING = "simpletrust.audit.pending"
+ACTOR = "simpletrust.audit.actor"
+SYSTEM_ACTOR = "system"
+_HEAD = AuditChainHead.__table__
+_ENTRIES = AuditEntry.__table__
+
+
+@dataclass
+class Note:
+    """An entry waiting for the commit that appends it."""
+
+    action: str
+    object_type: str
+    object_id: str | None
+    actor: str | None = None
+    before_hash: str | None = None
+    after_hash: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    principal_id: uuid.UUID | None = None
+
+
+def set_actor(session: Session, principal: Principal | None = None, *,
+              name: str | None = None) -> None:
+    """Who the session's changes are attributed to (a principal, or e.g. ``cli:alice``)."""
+    if principal is not None:
+        session.info[ACTOR] = Actor(principal.name, principal.id)
+    elif name:
+        session.info[ACTOR] = Actor(name)
+
+
+def current_actor(session: Session) -> Actor:
+    actor = session.info.get(ACTOR)
+    return actor if isinstance(actor, Actor) else Actor(SYSTEM_ACTOR)
+
+
+def note(session: Session, entry: Note) -> None:
+    """Queue an entry; it is appended when (and only if) the session's transaction commits."""
+    session.info.setdefault(PENDING, []).append(entry)
+
+
+def take_pending(session: Session) -> list[Note]:
+    pending: list[Note] = session.info.pop(PENDING, [])
+    return pending
+
+
+def clear(session: Session) -> None:
+    session.info.pop(PENDING, None)
+    session.info.pop(ACTOR, None)
+
+
+@dataclass
+class Head:
+    seq: int
+    entry_hash: str
+
+
+def lock_head(session: Session) -> Head:
+    """Take the chain lock (held until the transaction ends) and read the head."""
+    now = utcnow()
+    touched = session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(updated_at=now))
+    if getattr(touched, "rowcount", 0) == 0:
+        dialect = session.get_bind().dialect.name
+        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(make(_HEAD).values(id=1, seq=0, entry_hash=GENESIS, updated_at=now)
+                        .on_conflict_do_nothing())
+        session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(updated_at=now))
+    row = session.execute(select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == 1)).one()
+    return Head(int(row.seq), str(row.entry_hash))
+
+
+def append(session: Session, head: Head, notes: list[Note]) -> list[dict[str, Any]]:
+    """Append ``notes`` after ``head`` (locked by :func:`lock_head`); returns the rows."""
+    if not notes:
+        return []
+    fallback = current_actor(session).name
+    rows: list[dict[str, Any]] = []
+    seq, prev = head.seq, head.entry_hash
+    for item in notes:
+        seq += 1
+        now = utcnow()
+        values = {
+            "seq": seq, "actor": (item.actor or fallback)[:200], "action": item.action[:100],
+            "object_type": item.object_type[:64],
+            "object_id": item.object_id[:200] if item.object_id else None,
+            "before_hash": item.before_hash, "after_hash": item.after_hash,
+            "details": canonical_details(item.details), "prev_hash": prev,
+        }
+        # The stored time is what the hash covers: microseconds, UTC.
+        values["entry_hash"] = entry_hash(entry_payload(time=format_time(now), **values))
+        values["recorded_at"] = now
+        rows.append(values)
+        prev = values["entry_hash"]
+    session.execute(insert(_ENTRIES), rows)
+    session.execute(update(_HEAD).where(_HEAD.c.id == 1)
+                    .values(seq=seq, entry_hash=prev, updated_at=utcnow()))
+    head.seq, head.entry_hash = seq, prev
+    return rows

@@ -1,0 +1,92 @@
+"""Session hooks that turn changes into revisions and audit entries at commit.
+
+Installed once for every SQLAlchemy session of the process (:func:`install`). A commit with
+nothing to audit costs one ``session.flush()`` of an already clean session.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session, SessionTransaction
+
+from server.audit import chain
+from server.db.models import AuthenticationConfig
+from server.revisions import tracking
+
+_installed = False
+_lock = threading.Lock()
+USED = "simpletrust.audit.credentials_used"
+
+
+def install() -> None:
+    global _installed  # noqa: PLW0603 - one registration per process
+    with _lock:
+        if _installed:
+            return
+        event.listen(Session, "before_flush", _before_flush)
+        event.listen(Session, "before_commit", _before_commit)
+        event.listen(Session, "after_transaction_end", _after_transaction_end)
+        _installed = True
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    tracking.collect(session)
+    for obj in session.dirty:
+        if isinstance(obj, AuthenticationConfig) and \
+                inspect(obj).attrs.last_used.history.has_changes():
+            used: dict[Any, AuthenticationConfig] = session.info.setdefault(USED, {})
+            used[obj.id] = obj
+
+
+def _credential_uses(session: Session, notes: list[chain.Note]) -> list[chain.Note]:
+    """One entry per credential the transaction used, with what it was used for."""
+    used: dict[Any, AuthenticationConfig] = session.info.pop(USED, {})
+    if not used:
+        return []
+    context = next((n for n in notes if n.object_type in ("sync", "instance")), None)
+    about = ({"for": context.action, "object_type": context.object_type,
+              "object_id": context.object_id} if context else {})
+    return [chain.Note("credential.use", "credential", str(cid), details={
+        "name": obj.name, "auth_type": getattr(obj.auth_type, "value", obj.auth_type), **about})
+        for cid, obj in sorted(used.items(), key=lambda kv: str(kv[0]))]
+
+
+def _before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the outermost commit does the work
+    session.flush()
+    if not (tracking.has_pending(session) or session.info.get(chain.PENDING)
+            or session.info.get(USED)):
+        return
+    head = chain.lock_head(session)
+    revisions = tracking.write(session)
+    notes = chain.take_pending(session)
+    notes += _credential_uses(session, notes)
+    by_object = {(r.object_type, str(r.object_id)): r for r in revisions}
+    quoted: set[tuple[str, str]] = set()
+    for item in notes:
+        key = (item.object_type, item.object_id or "")
+        rev = by_object.get(key)
+        if rev is not None:
+            item.before_hash = item.before_hash or rev.before_hash
+            item.after_hash = item.after_hash or rev.after_hash
+            item.details.setdefault("revision", rev.revision)
+            quoted.add(key)
+    # A change nobody announced (a direct model edit) is audited all the same.
+    for key, rev in by_object.items():
+        if key not in quoted:
+            notes.append(chain.Note(f"{rev.object_type}.{rev.operation}", rev.object_type,
+                                    str(rev.object_id), before_hash=rev.before_hash,
+                                    after_hash=rev.after_hash,
+                                    details={"revision": rev.revision}))
+    chain.append(session, head, notes)
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None and not transaction.nested:
+        chain.clear(session)
+        tracking.clear(session)
+        session.info.pop(USED, None)

@@ -1,0 +1,194 @@
+"""The agent's scheduler: one APScheduler timer per due slot, the claim in the database.
+
+APScheduler's ``AsyncIOScheduler`` (owned by the agent's lifespan) holds a one-shot job per
+active interval or cron schedule, set for its next slot (``next_execution``) plus the
+schedule's jitter. When it fires, :func:`~server.scheduler.slots.claim_slot` decides in the
+database whether this agent runs the slot; either way the job is re-planned from the row.
+Changes come in two ways: the local API calls :meth:`SchedulerService.schedule_changed` at
+once, and a periodic refresh picks up what other agents' APIs changed.
+
+Misfires: a slot whose time passed while no agent ran stays in ``next_execution``; the job
+runs it at start (``misfire_grace_time=None``) and the claim moves ``next_execution`` past
+now, so downtime gives one run, not a burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from fastapi import FastAPI
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.db.models import ScheduleType, SyncSchedule
+from server.db.types import utcnow
+from server.scheduler.slots import SlotClaim, claim_slot, first_slot, jitter_of
+from server.sync.manager import SyncManager
+
+log = logging.getLogger(__name__)
+
+REFRESH_JOB = "schedules-refresh"
+
+
+@dataclass(frozen=True)
+class Plan:
+    schedule_id: uuid.UUID
+    slot: dt.datetime
+    jitter_seconds: int
+
+
+class SchedulerService:
+    def __init__(
+        self, session_factory: sessionmaker[Session], manager: SyncManager, agent_id: str, *,
+        lease: dt.timedelta, refresh_seconds: float = 10.0,
+    ) -> None:
+        self.session_factory = session_factory
+        self.manager = manager
+        self.agent_id = agent_id
+        self.lease = lease
+        self.refresh_seconds = refresh_seconds
+        self.scheduler = AsyncIOScheduler(timezone=dt.UTC, job_defaults={
+            "misfire_grace_time": None, "coalesce": True, "max_instances": 1})
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._planned: dict[uuid.UUID, dt.datetime] = {}
+        #: Claims this agent made (for tests and the agents listing).
+        self.claims: list[SlotClaim] = []
+        self.extra_jobs: list[tuple[Any, float, str]] = []
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.scheduler.start()
+        self.scheduler.add_job(self.refresh, "interval", seconds=self.refresh_seconds,
+                               id=REFRESH_JOB, next_run_time=dt.datetime.now(dt.UTC))
+        for func, seconds, job_id in self.extra_jobs:
+            self.scheduler.add_job(func, "interval", seconds=seconds, id=job_id,
+                                   next_run_time=dt.datetime.now(dt.UTC))
+
+    def every(self, func: Any, seconds: float, job_id: str) -> None:
+        """Run ``func`` (a coroutine function) every ``seconds`` once started."""
+        self.extra_jobs.append((func, seconds, job_id))
+        if self.scheduler.running:
+            self.scheduler.add_job(func, "interval", seconds=seconds, id=job_id,
+                                   next_run_time=dt.datetime.now(dt.UTC))
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    # ---- planning ----------------------------------------------------------------------------
+
+    def schedule_changed(self, schedule_id: uuid.UUID) -> None:
+        """The API changed (or deleted) a schedule: re-plan it now. Callable from any thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(
+            lambda: loop.create_task(self.replan(schedule_id), name=f"replan-{schedule_id}"))
+
+    async def replan(self, schedule_id: uuid.UUID) -> None:
+        plans = await asyncio.to_thread(self._load, schedule_id)
+        self._apply(plans, only=schedule_id)
+
+    async def refresh(self) -> None:
+        """Bring the jobs in line with the database (schedules other agents changed)."""
+        try:
+            plans = await asyncio.to_thread(self._load, None)
+        except Exception:
+            log.exception("could not read the schedules; keeping the current plan")
+            return
+        self._apply(plans, only=None)
+
+    def _load(self, only: uuid.UUID | None) -> list[Plan]:
+        now = utcnow()
+        with self.session_factory() as session:
+            stmt = select(SyncSchedule).where(SyncSchedule.is_active.is_(True),
+                                              SyncSchedule.schedule_type != ScheduleType.EVENT)
+            if only is not None:
+                stmt = stmt.where(SyncSchedule.id == only)
+            plans = []
+            for schedule in session.scalars(stmt):
+                slot = schedule.next_execution
+                if slot is None:
+                    slot = self._initialise(session, schedule, now)
+                if slot is not None:
+                    plans.append(Plan(schedule.id, slot, schedule.jitter_seconds or 0))
+            return plans
+
+    def _initialise(self, session: Session, schedule: SyncSchedule, now: dt.datetime
+                    ) -> dt.datetime | None:
+        """Give a schedule its first slot; the first agent to write it wins."""
+        slot = first_slot(schedule, now)
+        if slot is None:
+            return None
+        session.execute(update(SyncSchedule).where(
+            SyncSchedule.id == schedule.id, SyncSchedule.next_execution.is_(None)
+        ).values(next_execution=slot).execution_options(synchronize_session=False))
+        session.commit()
+        return session.scalar(select(SyncSchedule.next_execution).where(
+            SyncSchedule.id == schedule.id))
+
+    def _apply(self, plans: list[Plan], only: uuid.UUID | None) -> None:
+        if not self.scheduler.running:
+            return
+        wanted = {p.schedule_id: p for p in plans}
+        known = [only] if only is not None else list(self._planned)
+        for schedule_id in known:
+            if schedule_id not in wanted:
+                self._unplan(schedule_id)
+        for plan in plans:
+            if self._planned.get(plan.schedule_id) != plan.slot:
+                self._plan(plan)
+
+    def _plan(self, plan: Plan) -> None:
+        run_at = plan.slot + dt.timedelta(
+            seconds=jitter_of(plan.schedule_id, plan.slot, plan.jitter_seconds))
+        self.scheduler.add_job(self._fire, DateTrigger(run_date=run_at),
+                               args=(plan.schedule_id, plan.slot), id=str(plan.schedule_id),
+                               replace_existing=True, name=f"schedule {plan.schedule_id}")
+        self._planned[plan.schedule_id] = plan.slot
+
+    def _unplan(self, schedule_id: uuid.UUID) -> None:
+        self._planned.pop(schedule_id, None)
+        if self.scheduler.get_job(str(schedule_id)) is not None:
+            self.scheduler.remove_job(str(schedule_id))
+
+    def planned(self) -> dict[uuid.UUID, dt.datetime]:
+        return dict(self._planned)
+
+    # ---- firing ------------------------------------------------------------------------------
+
+    async def _fire(self, schedule_id: uuid.UUID, slot: dt.datetime) -> None:
+        self._planned.pop(schedule_id, None)
+        try:
+            claim = await asyncio.to_thread(self._claim, schedule_id, slot)
+        except Exception:
+            log.exception("claiming slot %s of schedule %s failed; retrying at the next refresh",
+                          slot.isoformat(), schedule_id)
+            return
+        if claim.claimed:
+            self.claims.append(claim)
+            if claim.execution_id is not None:
+                self.manager.launch(claim.execution_id)
+                log.info("schedule %s: slot %s runs as sync %s", schedule_id,
+                         slot.isoformat(), claim.execution_id)
+        await self.replan(schedule_id)
+
+    def _claim(self, schedule_id: uuid.UUID, slot: dt.datetime) -> SlotClaim:
+        with self.session_factory() as session:
+            return claim_slot(session, schedule_id, slot, self.agent_id, utcnow(), self.lease)
+
+
+def notify_schedule_changed(app: FastAPI, schedule_id: uuid.UUID) -> None:
+    """For the schedules API: tell this agent's scheduler (if running) about a change."""
+    service: SchedulerService | None = getattr(app.state, "scheduler", None)
+    if service is not None:
+        service.schedule_changed(schedule_id)

@@ -1,0 +1,1 @@
+"""Inbound webhooks: per-instance keys, verification schemes, durable intake, processing."""
