@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-26 10:44:10.449391
+Create Date: 2026-11-26 10:53:46.035346
 """
 
 from collections.abc import Sequence
@@ -20,6 +20,78 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "agents",
+        sa.Column("id", sa.String(length=100), nullable=False),
+        sa.Column("hostname", sa.String(length=255), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("version", sa.String(length=50), nullable=False),
+        sa.Column("started_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "state",
+            sa.Enum(
+                "running",
+                "stopped",
+                name="agent_state",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("stopped_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("running_syncs", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_agents")),
+    )
+    op.create_table(
+        "audit_chain_head",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("entry_hash", sa.String(length=64), nullable=False),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_chain_head")),
+    )
+    op.create_table(
+        "audit_checkpoints",
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("entry_hash", sa.String(length=64), nullable=False),
+        sa.Column("signed_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("key_id", sa.String(length=32), nullable=False),
+        sa.Column("public_key", sa.String(length=100), nullable=False),
+        sa.Column("signature", sa.String(length=200), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_checkpoints")),
+        sa.UniqueConstraint("seq", "key_id", name=op.f("uq_audit_checkpoints_seq_key_id")),
+    )
+    with op.batch_alter_table("audit_checkpoints", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_checkpoints_seq"), ["seq"], unique=False)
+
+    op.create_table(
+        "audit_entries",
+        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("recorded_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("action", sa.String(length=100), nullable=False),
+        sa.Column("object_type", sa.String(length=64), nullable=False),
+        sa.Column("object_id", sa.String(length=200), nullable=True),
+        sa.Column("before_hash", sa.String(length=64), nullable=True),
+        sa.Column("after_hash", sa.String(length=64), nullable=True),
+        sa.Column("details", sa.Text(), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("entry_hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_entries")),
+        sa.UniqueConstraint("entry_hash", name=op.f("uq_audit_entries_entry_hash")),
+    )
+    with op.batch_alter_table("audit_entries", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_entries_action"), ["action"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_audit_entries_object_type"), ["object_type", "object_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_audit_entries_recorded_at"), ["recorded_at"], unique=False
+        )
+
     op.create_table(
         "integration_connectors",
         sa.Column("key", sa.String(length=100), nullable=False),
@@ -209,6 +281,42 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_authentication_configs_name")),
     )
     op.create_table(
+        "config_revisions",
+        sa.Column("object_type", sa.String(length=32), nullable=False),
+        sa.Column("object_id", sa.Uuid(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column("operation", sa.String(length=16), nullable=False),
+        sa.Column(
+            "snapshot",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("restored_from", sa.Integer(), nullable=True),
+        sa.Column("author_id", sa.Uuid(), nullable=True),
+        sa.Column("author", sa.String(length=200), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["author_id"],
+            ["principals.id"],
+            name=op.f("fk_config_revisions_author_id_principals"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_config_revisions")),
+        sa.UniqueConstraint(
+            "object_type",
+            "object_id",
+            "revision",
+            name=op.f("uq_config_revisions_object_type_object_id_revision"),
+        ),
+    )
+    with op.batch_alter_table("config_revisions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_config_revisions_created_at"), ["created_at"], unique=False
+        )
+
+    op.create_table(
         "integration_instances",
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("connector_id", sa.Uuid(), nullable=False),
@@ -276,6 +384,46 @@ def upgrade() -> None:
             batch_op.f("ix_integration_instances_connector_id"), ["connector_id"], unique=False
         )
 
+    op.create_table(
+        "action_invocations",
+        sa.Column("instance_id", sa.Uuid(), nullable=False),
+        sa.Column("action", sa.String(length=100), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column(
+            "result",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "error",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("principal_id", sa.Uuid(), nullable=True),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_action_invocations_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["principal_id"],
+            ["principals.id"],
+            name=op.f("fk_action_invocations_principal_id_principals"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_action_invocations")),
+        sa.UniqueConstraint(
+            "instance_id",
+            "idempotency_key",
+            name=op.f("uq_action_invocations_instance_id_idempotency_key"),
+        ),
+    )
     op.create_table(
         "connector_metrics",
         sa.Column("instance_id", sa.Uuid(), nullable=False),
@@ -361,6 +509,49 @@ def upgrade() -> None:
     with op.batch_alter_table("data_mappings", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_data_mappings_instance_id"), ["instance_id"], unique=False
+        )
+
+    op.create_table(
+        "event_outbox",
+        sa.Column("event_type", sa.String(length=200), nullable=False),
+        sa.Column("instance_id", sa.Uuid(), nullable=True),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("occurred_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("dedupe_key", sa.String(length=300), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "dispatched",
+                name="outbox_status",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("dispatched_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_event_outbox_instance_id_integration_instances"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_outbox")),
+        sa.UniqueConstraint("dedupe_key", name=op.f("uq_event_outbox_dedupe_key")),
+    )
+    with op.batch_alter_table("event_outbox", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_event_outbox_event_type"), ["event_type"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_event_outbox_status"), ["status", "created_at"], unique=False
         )
 
     op.create_table(
@@ -514,6 +705,7 @@ def upgrade() -> None:
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("event_trigger", sa.String(length=200), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("jitter_seconds", sa.Integer(), nullable=False),
         sa.Column("last_execution", server.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("next_execution", server.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -535,6 +727,100 @@ def upgrade() -> None:
             batch_op.f("ix_sync_schedules_next_execution"), ["next_execution"], unique=False
         )
 
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("instance_id", sa.Uuid(), nullable=False),
+        sa.Column("delivery_id", sa.String(length=200), nullable=False),
+        sa.Column(
+            "scheme",
+            sa.Enum(
+                "connector",
+                "standard_webhooks",
+                "shared_secret",
+                name="webhook_scheme",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("received_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("content_type", sa.String(length=200), nullable=False),
+        sa.Column(
+            "headers",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "received",
+                "processed",
+                "failed",
+                name="delivery_status",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("events", sa.Integer(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("claimed_by", sa.String(length=100), nullable=True),
+        sa.Column("claimed_until", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("processed_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_webhook_deliveries_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint(
+            "instance_id", "delivery_id", name=op.f("uq_webhook_deliveries_instance_id_delivery_id")
+        ),
+    )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_status"), ["status", "received_at"], unique=False
+        )
+
+    op.create_table(
+        "webhook_endpoints",
+        sa.Column("instance_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "scheme",
+            sa.Enum(
+                "connector",
+                "standard_webhooks",
+                "shared_secret",
+                name="webhook_scheme",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "secrets",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("header_name", sa.String(length=100), nullable=True),
+        sa.Column("tolerance_seconds", sa.Integer(), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_webhook_endpoints_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("instance_id", name=op.f("pk_webhook_endpoints")),
+    )
     op.create_table(
         "data_mapping_versions",
         sa.Column("mapping_id", sa.Uuid(), nullable=False),
@@ -565,6 +851,68 @@ def upgrade() -> None:
             "mapping_id", "version", name=op.f("uq_data_mapping_versions_mapping_id_version")
         ),
     )
+    op.create_table(
+        "event_actions",
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("target", sa.String(length=100), nullable=False),
+        sa.Column("subscription_id", sa.Uuid(), nullable=True),
+        sa.Column("schedule_id", sa.Uuid(), nullable=True),
+        sa.Column("action_type", sa.String(length=32), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "succeeded",
+                "failed",
+                name="event_action_status",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_by", sa.String(length=100), nullable=True),
+        sa.Column("claimed_until", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column(
+            "result",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            ["event_outbox.id"],
+            name=op.f("fk_event_actions_event_id_event_outbox"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["schedule_id"],
+            ["sync_schedules.id"],
+            name=op.f("fk_event_actions_schedule_id_sync_schedules"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["event_subscriptions.id"],
+            name=op.f("fk_event_actions_subscription_id_event_subscriptions"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_actions")),
+        sa.UniqueConstraint("event_id", "target", name=op.f("uq_event_actions_event_id_target")),
+    )
+    with op.batch_alter_table("event_actions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_event_actions_status"), ["status", "next_attempt_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_event_actions_subscription_id"), ["subscription_id"], unique=False
+        )
+
     op.create_table(
         "evidence_record_versions",
         sa.Column("record_id", sa.Uuid(), nullable=False),
@@ -605,6 +953,24 @@ def upgrade() -> None:
             batch_op.f("ix_evidence_record_versions_sync_id"), ["sync_id"], unique=False
         )
 
+    op.create_table(
+        "subscription_secrets",
+        sa.Column("subscription_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "secrets",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("rotated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("previous_until", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["event_subscriptions.id"],
+            name=op.f("fk_subscription_secrets_subscription_id_event_subscriptions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("subscription_id", name=op.f("pk_subscription_secrets")),
+    )
     op.create_table(
         "sync_executions",
         sa.Column("instance_id", sa.Uuid(), nullable=False),
@@ -741,6 +1107,30 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "event_action_attempts",
+        sa.Column("action_id", sa.Uuid(), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("agent_id", sa.String(length=100), nullable=False),
+        sa.Column("started_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["action_id"],
+            ["event_actions.id"],
+            name=op.f("fk_event_action_attempts_action_id_event_actions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_action_attempts")),
+    )
+    with op.batch_alter_table("event_action_attempts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_event_action_attempts_action_id"), ["action_id"], unique=False
+        )
+
+    op.create_table(
         "integration_logs",
         sa.Column("instance_id", sa.Uuid(), nullable=True),
         sa.Column(
@@ -802,8 +1192,55 @@ def upgrade() -> None:
             batch_op.f("ix_integration_logs_timestamp"), ["timestamp"], unique=False
         )
 
+    op.create_table(
+        "schedule_slots",
+        sa.Column("schedule_id", sa.Uuid(), nullable=False),
+        sa.Column("slot_time", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("agent_id", sa.String(length=100), nullable=False),
+        sa.Column("claimed_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "outcome",
+            sa.Enum(
+                "started",
+                "skipped_active",
+                "skipped_inactive",
+                name="slot_outcome",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("execution_id", sa.Uuid(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["execution_id"],
+            ["sync_executions.id"],
+            name=op.f("fk_schedule_slots_execution_id_sync_executions"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["schedule_id"],
+            ["sync_schedules.id"],
+            name=op.f("fk_schedule_slots_schedule_id_sync_schedules"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_schedule_slots")),
+        sa.UniqueConstraint(
+            "schedule_id", "slot_time", name=op.f("uq_schedule_slots_schedule_id_slot_time")
+        ),
+    )
+    with op.batch_alter_table("schedule_slots", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_schedule_slots_execution_id"), ["execution_id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("schedule_slots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_schedule_slots_execution_id"))
+
+    op.drop_table("schedule_slots")
     with op.batch_alter_table("integration_logs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_integration_logs_timestamp"))
         batch_op.drop_index(batch_op.f("ix_integration_logs_sync_id"))
@@ -811,6 +1248,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_integration_logs_instance_id"))
 
     op.drop_table("integration_logs")
+    with op.batch_alter_table("event_action_attempts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_event_action_attempts_action_id"))
+
+    op.drop_table("event_action_attempts")
     with op.batch_alter_table("dead_letters", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dead_letters_instance_id"))
 
@@ -825,11 +1266,22 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sync_executions_instance_id"))
 
     op.drop_table("sync_executions")
+    op.drop_table("subscription_secrets")
     with op.batch_alter_table("evidence_record_versions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_evidence_record_versions_sync_id"))
 
     op.drop_table("evidence_record_versions")
+    with op.batch_alter_table("event_actions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_event_actions_subscription_id"))
+        batch_op.drop_index(batch_op.f("ix_event_actions_status"))
+
+    op.drop_table("event_actions")
     op.drop_table("data_mapping_versions")
+    op.drop_table("webhook_endpoints")
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_status"))
+
+    op.drop_table("webhook_deliveries")
     with op.batch_alter_table("sync_schedules", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sync_schedules_next_execution"))
         batch_op.drop_index(batch_op.f("ix_sync_schedules_instance_id"))
@@ -846,6 +1298,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_event_subscriptions_event_type"))
 
     op.drop_table("event_subscriptions")
+    with op.batch_alter_table("event_outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_event_outbox_status"))
+        batch_op.drop_index(batch_op.f("ix_event_outbox_event_type"))
+
+    op.drop_table("event_outbox")
     with op.batch_alter_table("data_mappings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_data_mappings_instance_id"))
 
@@ -854,11 +1311,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_connector_metrics_period_start"))
 
     op.drop_table("connector_metrics")
+    op.drop_table("action_invocations")
     with op.batch_alter_table("integration_instances", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_integration_instances_connector_id"))
         batch_op.drop_index(batch_op.f("ix_integration_instances_auth_config_id"))
 
     op.drop_table("integration_instances")
+    with op.batch_alter_table("config_revisions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_config_revisions_created_at"))
+
+    op.drop_table("config_revisions")
     op.drop_table("authentication_configs")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_tokens_principal_id"))
@@ -867,3 +1329,15 @@ def downgrade() -> None:
     op.drop_table("sync_seen_keys")
     op.drop_table("principals")
     op.drop_table("integration_connectors")
+    with op.batch_alter_table("audit_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_entries_recorded_at"))
+        batch_op.drop_index(batch_op.f("ix_audit_entries_object_type"))
+        batch_op.drop_index(batch_op.f("ix_audit_entries_action"))
+
+    op.drop_table("audit_entries")
+    with op.batch_alter_table("audit_checkpoints", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_checkpoints_seq"))
+
+    op.drop_table("audit_checkpoints")
+    op.drop_table("audit_chain_head")
+    op.drop_table("agents")

@@ -10,22 +10,34 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 
 from server import __version__
+from server.agents.runtime import AgentRuntime
+from server.agents.runtime import attach as attach_agent_runtime
 from server.api import problems
 from server.api.routes import (
+    agents,
+    audit,
     auth_configs,
+    config_code,
     connectors,
+    credential_ops,
+    events,
     executions,
     health,
+    instance_ops,
     instances,
     logs,
     mappings,
     metrics,
     principals,
     records,
+    revisions,
     schedules,
     subscriptions,
     sync,
+    webhooks,
 )
+from server.audit import load_signing_key
+from server.audit.service import CheckpointService
 from server.config import Settings
 from server.db.engine import make_session_factory
 from server.services.registry import Registry
@@ -53,10 +65,15 @@ def create_app(settings: Settings, engine: Engine, vault: Vault | None = None) -
     """The app on ``engine``; the vault defaults to the master key of ``settings.data_dir``."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        manager: SyncManager = app.state.sync_manager
-        manager.recover()  # syncs a stopped agent left behind resume from their checkpoints
+        runtime: AgentRuntime = app.state.agent_runtime
+        # Heartbeats, then syncs a stopped agent left behind resume from their checkpoints
+        # (an atomic claim, safe with several agents), the scheduler and the event worker.
+        await runtime.start()
+        checkpoints: CheckpointService = app.state.audit_checkpoints
+        checkpoints.start()  # signs the audit chain's head periodically and on stop
         yield
-        await manager.shutdown()
+        await checkpoints.stop()
+        await runtime.stop()  # scheduler, events, then SyncManager.shutdown (leases released)
 
     app = FastAPI(
         title="SimpleTrust Integrations agent",
@@ -73,17 +90,27 @@ def create_app(settings: Settings, engine: Engine, vault: Vault | None = None) -
     app.state.session_factory = make_session_factory(engine)
     app.state.vault = vault or Vault.load(settings.data_dir, create=True)
     app.state.registry = Registry(settings)
+    # Kept like the master key: OS keyring, SIMPLETRUST_AUDIT_SIGNING_KEY, or a 0600 file.
+    app.state.audit_signer = load_signing_key(settings.data_dir, create=True)
+    app.state.audit_checkpoints = CheckpointService(app.state.session_factory,
+                                                    app.state.audit_signer)
     with app.state.session_factory() as session:
         app.state.registry.sync_rows(session)  # the connector library, as rows instances use
         session.commit()
     app.state.sync_manager = SyncManager(
         app.state.session_factory, app.state.registry, app.state.vault,
         max_parallel=settings.max_parallel_syncs, agent_id=settings.agent_id)
+    attach_agent_runtime(app, settings)  # issue 6: agents, scheduler, webhooks, events
     problems.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, principals, connectors, instances, auth_configs, mappings,
+    for module in (health, principals, connectors, instances, instance_ops, auth_configs,
+                   credential_ops, mappings,
                    schedules, executions, sync, records, subscriptions, logs, metrics):
+        api.include_router(module.router)
+    for module in (audit, config_code, revisions):  # issue 10
+        api.include_router(module.router)
+    for module in (webhooks, events, agents):  # issue 6
         api.include_router(module.router)
     app.include_router(api)
     return app

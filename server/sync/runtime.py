@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.registry import ConnectorEntry
 from connectors.sdk import ConfigError, Connector, ConnectorContext
@@ -46,6 +46,25 @@ def connector_entry(session: Session, registry: Registry, instance: IntegrationI
     return entry
 
 
+def credential_for(
+    session: Session, vault: Vault, auth: AuthenticationConfig,
+    connector_class: type | None = None,
+) -> Any:
+    """The live credential (an ``httpx.Auth``, AWS keys, an LDAP bind…) of a stored config.
+
+    OAuth tokens persist in the credential's sealed envelope, so a refreshed or rotated token
+    survives restarts and is shared by every instance using the credential.
+    """
+    fields = plain_values(credentials.load(vault, auth))
+    factory = sessionmaker(session.get_bind(), expire_on_commit=False)
+    store = credentials.DbTokenStore(factory, vault, auth.id)
+    # A connector may build its own credential from the fields (e.g. GitHub App auth).
+    custom = getattr(connector_class, "build_credentials", None) if connector_class else None
+    if custom is not None:
+        return custom(auth.auth_type.value, fields, token_store=store)
+    return build_auth(auth.auth_type.value, fields, token_store=store)
+
+
 def build_connector(
     session: Session, registry: Registry, vault: Vault, instance: IntegrationInstance,
     **context: Any,
@@ -56,11 +75,7 @@ def build_connector(
     if instance.auth_config_id is not None:
         auth = session.get(AuthenticationConfig, instance.auth_config_id)
         if auth is not None:
-            fields = credentials.load(vault, auth)
-            # A connector may build its own credential from the fields (e.g. GitHub App auth).
-            custom = getattr(entry.connector_class, "build_credentials", None)
-            credential = (custom(auth.auth_type.value, plain_values(fields)) if custom else
-                          build_auth(auth.auth_type.value, plain_values(fields)))
+            credential = credential_for(session, vault, auth, entry.connector_class)
             auth.last_used = utcnow()
     options = InstanceOptions.of(instance)
     ctx = ConnectorContext(

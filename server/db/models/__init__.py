@@ -1,8 +1,9 @@
 """Every table of the agent's database. Import models from here."""
 
 from server.db.base import Base
-from server.db.models.audit import AuditChainHead, AuditCheckpoint, AuditEntry
+from server.db.models.actions import ActionInvocation
 from server.db.models.agents import Agent, AgentState, ScheduleSlot, SlotOutcome
+from server.db.models.audit import AuditChainHead, AuditCheckpoint, AuditEntry
 from server.db.models.auth import AuthenticationConfig
 from server.db.models.connectors import IntegrationConnector, IntegrationInstance
 from server.db.models.deliveries import (
@@ -36,7 +37,6 @@ from server.db.models.outbox import (
     SubscriptionSecret,
 )
 from server.db.models.principals import ApiToken, Principal
-from server.db.models.revisions import ConfigRevision
 from server.db.models.records import (
     DeadLetter,
     EvidenceRecord,
@@ -44,9 +44,11 @@ from server.db.models.records import (
     StreamState,
     SyncSeenKey,
 )
+from server.db.models.revisions import ConfigRevision
 from server.db.models.sync import SyncExecution, SyncSchedule
 
 __all__ = [
+    "ActionInvocation",
     "ActionType",
     "Agent",
     "AgentState",
