@@ -52,19 +52,28 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-class RssMark:
-    """Progress callback: notes the peak RSS when ``mark`` records have been processed."""
+class Probe:
+    """Progress callback: the peak RSS when ``mark`` records are done, and a timeline.
 
-    def __init__(self, mark: int) -> None:
-        self.mark = mark
+    The timeline has ``[records, seconds since start, peak RSS]`` every ``step`` records, so a
+    slowdown as the store grows (or memory that creeps) shows up in the results.
+    """
+
+    def __init__(self, mark: int, step: int) -> None:
+        self.mark, self.step = mark, max(step, 1)
         self.records_at_mark: int | None = None
         self.peak_at_mark: int | None = None
+        self.started = time.perf_counter()
+        self.timeline: list[list[float]] = []
 
     def __call__(self, progress: dict[str, Any]) -> None:
         done = sum(int(progress.get(k, 0)) for k in ("created", "updated", "unchanged",
                                                       "failed"))
         if self.peak_at_mark is None and done >= self.mark:
             self.records_at_mark, self.peak_at_mark = done, peak_rss_bytes()
+        if done >= (len(self.timeline) + 1) * self.step:
+            self.timeline.append([done, round(time.perf_counter() - self.started, 3),
+                                  peak_rss_bytes()])
 
 
 def cpu_seconds() -> float:
@@ -108,9 +117,10 @@ async def measure(db_url: str, source: str, records: int, rss_mark: int, changed
         session.commit()
         instance_id, first_id = instance.id, first.id
     manager = SyncManager(factory, registry, Vault.from_key(MasterKey.generate()))
-    mark = RssMark(rss_mark)
+    mark = Probe(rss_mark, records // 10)
 
     started, cpu = time.perf_counter(), cpu_seconds()
+    mark.started = started
     status = await manager.launch(first_id, mark)
     initial_seconds = time.perf_counter() - started
     initial_cpu = cpu_seconds() - cpu
@@ -152,7 +162,8 @@ async def measure(db_url: str, source: str, records: int, rss_mark: int, changed
         "cpu_seconds": initial_cpu, "counts": initial, "stored_records": stored,
         "exact": (status.value == "completed" and initial["created"] == records
                   and initial["failed"] == 0 and stored == records),
-        "rss_mark_records": mark.records_at_mark, "peak_rss_at_mark_bytes": mark.peak_at_mark,
+        "timeline": mark.timeline, "rss_mark_records": mark.records_at_mark,
+        "peak_rss_at_mark_bytes": mark.peak_at_mark,
         "peak_rss_bytes": peak_initial, "peak_rss_after_resync_bytes": peak_rss_bytes(),
         "resync": {
             "status": second_status.value, "changed_at_source": changed,

@@ -97,23 +97,36 @@ def render(result: dict[str, Any]) -> str:
     if engine.get("error"):
         add(f"ENGINE NOT MEASURED: {engine['error']}")
     add("")
-    add(f"engine / dlt {_num(ratios.get('engine_vs_dlt'), '.2f'):>26}x")
-    add(f"engine / COPY {_num(ratios.get('engine_vs_copy'), '.1%'):>26}")
-    mark = engine.get("rss_mark_records")
-    add("peak RSS of the engine process (one run, sampled when the count passed the mark)")
-    add(f"  at {_num(mark)} records{_mib(engine.get('peak_rss_at_mark_bytes')):>20}")
-    add(f"  at {records:,} records{_mib(engine.get('peak_rss_bytes')):>20}")
-    add(f"  ratio {_num(ratios.get('rss_growth'), '.2f'):>24}x")
+    def row(label: str, value: str, note: str = "") -> None:
+        add(f"  {label:<30}{value:>14}" + (f"   {note}" if note else ""))
+
+    timeline = engine.get("timeline") or []
+    if len(timeline) > 1:
+        rates, previous = [], (0, 0.0)
+        for done, at, _ in timeline:
+            rates.append((done - previous[0]) / (at - previous[1]) if at > previous[1] else 0)
+            previous = (done, at)
+        add("engine records/s per tenth of the run: " + " ".join(
+            f"{r / 1000:.1f}k" for r in rates))
+        add("")
+    add("ratios (same run, same data)")
+    row("engine / dlt", _num(ratios.get("engine_vs_dlt"), ".2f") + "x")
+    row("engine / COPY", _num(ratios.get("engine_vs_copy"), ".1%"))
+    add("peak RSS of the engine process (one run, taken when the count passed the mark)")
+    row(f"at {_num(engine.get('rss_mark_records'))} records",
+        _mib(engine.get("peak_rss_at_mark_bytes")))
+    row(f"at {records:,} records", _mib(engine.get("peak_rss_bytes")))
+    row("ratio", _num(ratios.get("rss_growth"), ".2f") + "x")
     resync = engine.get("resync") or {}
     add("re-sync with 1% changed at the source (full re-read; unchanged hashes not rewritten)")
-    add(f"  seconds {_num(resync.get('seconds'), ',.1f'):>22}   "
-        f"({_num(records / resync['seconds'] if resync.get('seconds') else None)} records "
-        "read/s)")
-    add(f"  rows written {_num(resync.get('rows_written')):>17}   (created "
-        f"{_num(resync.get('created'))}, updated {_num(resync.get('updated'))}, deleted "
-        f"{_num(resync.get('deleted'))}; unchanged {_num(resync.get('unchanged'))}; changed "
-        f"at source {_num(resync.get('changed_at_source'))}; exact "
-        f"{_yes(resync.get('exact'))})")
+    seconds = resync.get("seconds")
+    row("seconds", _num(seconds, ",.1f"),
+        f"{_num(records / seconds if seconds else None)} records read/s")
+    row("rows written", _num(resync.get("rows_written")),
+        f"created {_num(resync.get('created'))}, updated {_num(resync.get('updated'))}, "
+        f"deleted {_num(resync.get('deleted'))}; unchanged {_num(resync.get('unchanged'))}")
+    row("changed at the source", _num(resync.get("changed_at_source")),
+        f"exact: {_yes(resync.get('exact'))}")
     add("")
     add("targets (issue 5)")
     shown = {"engine_vs_dlt": ".2f", "engine_vs_copy": ".1%", "rss_growth": ".2f"}
@@ -121,5 +134,5 @@ def render(result: dict[str, Any]) -> str:
         spec = shown.get(item["name"], ".2f")
         value = _num(item["value"], spec) + ("x" if spec == ".2f" and item["value"] else "")
         met = {True: "met", False: "NOT MET", None: "not measured"}[item["met"]]
-        add(f"  {item['target']:<46}{value:>9}   {met}")
+        add(f"  {item['target']:<46}{value:>10}   {met}")
     return "\n".join(lines)
