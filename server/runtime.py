@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 from sqlalchemy import Engine
 
+from server.agents.lock import AgentLockError, SingleAgentLock
 from server.api.app import API_PREFIX, create_app
 from server.config import Settings
 from server.db import migrate
@@ -49,6 +52,7 @@ def bootstrap_admin(settings: Settings, engine: Engine) -> FirstAdmin | None:
 
 
 def serve(settings: Settings) -> None:
+    lock = _single_agent_lock(settings)
     engine = prepare_database(settings)
     first = bootstrap_admin(settings, engine)
     base = f"{settings.api_base_url}{API_PREFIX}"
@@ -78,7 +82,25 @@ def serve(settings: Settings) -> None:
         pass
     finally:
         engine.dispose()
+        if lock is not None:
+            lock.release()
     print("Agent stopped.", flush=True)
+
+
+def _single_agent_lock(settings: Settings) -> SingleAgentLock | None:
+    """SQLite: refuse to start beside another agent on the same file (issue 6)."""
+    if not settings.is_sqlite:
+        return None
+    path = settings.database_url.split("///", 1)[-1]
+    if not path or path == ":memory:":
+        return None
+    lock = SingleAgentLock(Path(path))
+    try:
+        lock.acquire()
+    except AgentLockError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    return lock
 
 
 def _stopped(signum: int, _frame: object) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-26 10:53:46.035346
+Create Date: 2026-11-26 10:57:28.784219
 """
 
 from collections.abc import Sequence

@@ -1,8 +1,5 @@
-"""Several agents on one database: registry and heartbeats, sync leases, SQLite's lock."""
+"""Several agents on one database: registry and heartbeats, sync leases, SQLite's lock.
 
-from server.agents.claims import claim_orphans, gate_for, renew_leases
-from server.agents.lock import AgentLockError, SingleAgentLock
-from server.agents.service import AgentService
-
-__all__ = ["AgentLockError", "AgentService", "SingleAgentLock", "claim_orphans", "gate_for",
-           "renew_leases"]
+Import from the modules (``server.agents.service``, ``.claims``, ``.lock``): this package is
+imported by the sync engine's event hooks, so it stays free of heavy imports.
+"""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from server.api import crud
@@ -16,6 +16,7 @@ from server.api.schemas.schedules import ScheduleCreate, ScheduleRead, ScheduleU
 from server.api.types import Limit, ShortText
 from server.db.models import IntegrationInstance, ScheduleType, SyncSchedule
 from server.db.types import utcnow
+from server.scheduler.service import notify_schedule_changed
 from server.services import activity
 from server.services.schedules import next_run, schedule_problems
 
@@ -59,7 +60,8 @@ def get_schedule(schedule_id: uuid.UUID, session: SessionDep, _: Reader) -> Sche
 
 
 @router.post("", response_model=ScheduleRead, status_code=201)
-def create_schedule(body: ScheduleCreate, session: SessionDep, who: Operator) -> ScheduleRead:
+def create_schedule(body: ScheduleCreate, request: Request, session: SessionDep, who: Operator
+                    ) -> ScheduleRead:
     instance = crud.require_ref(session, IntegrationInstance, body.instance_id, "instance_id",
                                 "instance")
     obj = SyncSchedule(id=uuid.uuid4(), **body.model_dump())
@@ -71,12 +73,14 @@ def create_schedule(body: ScheduleCreate, session: SessionDep, who: Operator) ->
                     principal=who, instance_id=obj.instance_id,
                     details={"schedule_id": str(obj.id)})
     session.commit()
+    notify_schedule_changed(request.app, obj.id)  # the scheduler plans it at once
     return _read(obj)
 
 
 @router.put("/{schedule_id}", response_model=ScheduleRead)
 def update_schedule(
-    schedule_id: uuid.UUID, body: ScheduleUpdate, session: SessionDep, who: Operator
+    schedule_id: uuid.UUID, body: ScheduleUpdate, request: Request, session: SessionDep,
+    who: Operator,
 ) -> ScheduleRead:
     obj = crud.get_or_404(session, SyncSchedule, schedule_id, "schedule")
     changed = crud.apply_changes(obj, body)
@@ -86,14 +90,17 @@ def update_schedule(
                         instance_id=obj.instance_id,
                         details={"schedule_id": str(obj.id), "fields": sorted(changed)})
     session.commit()
+    notify_schedule_changed(request.app, obj.id)
     return _read(obj)
 
 
 @router.delete("/{schedule_id}", status_code=204)
-def delete_schedule(schedule_id: uuid.UUID, session: SessionDep, who: Operator) -> Response:
+def delete_schedule(schedule_id: uuid.UUID, request: Request, session: SessionDep,
+                    who: Operator) -> Response:
     obj = crud.get_or_404(session, SyncSchedule, schedule_id, "schedule")
     activity.record(session, "schedule.delete", "schedule deleted", principal=who,
                     instance_id=obj.instance_id, details={"schedule_id": str(obj.id)})
     session.delete(obj)
     session.commit()
+    notify_schedule_changed(request.app, schedule_id)
     return Response(status_code=204)

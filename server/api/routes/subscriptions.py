@@ -11,7 +11,7 @@ from sqlalchemy import select
 from server.api import crud
 from server.api.deps import Operator, Reader, SessionDep
 from server.api.pagination import Page, paginate, parse_sort, sort_query
-from server.api.problems import problem_responses
+from server.api.problems import Unprocessable, problem_responses
 from server.api.schemas.subscriptions import (
     SubscriptionCreate,
     SubscriptionRead,
@@ -19,6 +19,7 @@ from server.api.schemas.subscriptions import (
 )
 from server.api.types import Limit, ShortText
 from server.db.models import ActionType, EventSubscription, IntegrationInstance
+from server.events.configs import subscription_problems
 from server.services import activity
 
 router = APIRouter(prefix="/event-subscriptions", tags=["events"],
@@ -28,6 +29,14 @@ SORTS = {"created_at": EventSubscription.created_at, "event_type": EventSubscrip
 
 def _read(obj: EventSubscription) -> SubscriptionRead:
     return SubscriptionRead.model_validate(obj)
+
+
+def _check(event_type: str, criteria: object, action_type: ActionType, config: object) -> None:
+    """Filter criteria and action_config are checked here, so a subscription never fails at
+    delivery time for a typo (issue 6)."""
+    problems = subscription_problems(event_type, criteria, action_type, config)
+    if problems:
+        raise Unprocessable("the subscription is invalid", errors=problems)
 
 
 @router.get("", response_model=Page[SubscriptionRead])
@@ -63,6 +72,7 @@ def create_event_subscription(
     body: SubscriptionCreate, session: SessionDep, who: Operator
 ) -> SubscriptionRead:
     crud.require_ref(session, IntegrationInstance, body.instance_id, "instance_id", "instance")
+    _check(body.event_type, body.filter_criteria, body.action_type, body.action_config)
     obj = EventSubscription(id=uuid.uuid4(), created_by=who.id, **body.model_dump())
     session.add(obj)
     session.flush()
@@ -80,6 +90,7 @@ def update_event_subscription(
 ) -> SubscriptionRead:
     obj = crud.get_or_404(session, EventSubscription, subscription_id, "subscription")
     changed = crud.apply_changes(obj, body)
+    _check(obj.event_type, obj.filter_criteria, obj.action_type, obj.action_config)
     if changed:
         activity.record(session, "subscription.update", "subscription updated", principal=who,
                         instance_id=obj.instance_id,

@@ -1,0 +1,1 @@
+"""Events and subscriptions: the outbox, filters, actions and the worker that runs them."""

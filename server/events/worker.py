@@ -1,0 +1,533 @@
+"""The agent's event worker: parse stored webhook deliveries, dispatch the outbox, run actions.
+
+It wakes when this agent stored a delivery or an event, and polls every ``poll`` seconds for
+work other agents queued. Actions run concurrently (at most ``parallel``), each on its own
+claim, so a slow receiver holds up nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.sdk import ConnectorError
+from connectors.sdk.http.guard import AddressPolicy, guarded_transport
+from connectors.sdk.webhooks import WebhookRequest
+from server.config import Settings
+from server.db.models import (
+    AuthenticationConfig,
+    DeliveryStatus,
+    EventAction,
+    EventSubscription,
+    InstanceStatus,
+    IntegrationInstance,
+    LogType,
+    OutboxEvent,
+    SyncSchedule,
+    TriggerType,
+    WebhookDelivery,
+    WebhookScheme,
+)
+from server.db.types import utcnow
+from server.events import configs, outbox
+from server.events.emit import emit
+from server.events.filters import MISSING, resolve
+from server.events.notify import NotifyError, send_email
+from server.events.signing import signing_secrets
+from server.services import activity
+from server.services.registry import Registry
+from server.sync.manager import SyncAlreadyActive, SyncManager, create_execution
+from server.sync.runtime import build_connector
+from server.vault import Vault
+from server.webhooks.standard import sign_headers
+
+log = logging.getLogger(__name__)
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
+CREDENTIAL_CHECK_SECONDS = 3600.0
+
+
+def render(template: Any, doc: dict[str, Any]) -> Any:
+    """``${data.instance}`` placeholders from the event envelope, in strings, lists, objects.
+
+    A string that is exactly one placeholder takes the value as it is (a number stays one);
+    a missing field renders as null (alone) or as nothing (inside text).
+    """
+    if isinstance(template, str):
+        whole = _PLACEHOLDER.fullmatch(template)
+        if whole:
+            value = resolve(doc, whole.group(1))
+            return None if value is MISSING else value
+        return _PLACEHOLDER.sub(lambda m: _text(resolve(doc, m.group(1))), template)
+    if isinstance(template, list):
+        return [render(v, doc) for v in template]
+    if isinstance(template, dict):
+        return {k: render(v, doc) for k, v in template.items()}
+    return template
+
+
+def _text(value: Any) -> str:
+    if value is MISSING:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+class ActionFailed(Exception):
+    def __init__(self, message: str, *, status_code: int | None = None,
+                 permanent: bool = False) -> None:
+        super().__init__(message)
+        self.status_code, self.permanent = status_code, permanent
+
+
+class EventWorker:
+    def __init__(
+        self, session_factory: sessionmaker[Session], registry: Registry, vault: Vault,
+        manager: SyncManager, settings: Settings, agent_id: str, *, lease: dt.timedelta,
+        poll: float = 0.5, parallel: int = 16,
+    ) -> None:
+        self.session_factory = session_factory
+        self.registry = registry
+        self.vault = vault
+        self.manager = manager
+        self.settings = settings
+        self.agent_id = agent_id
+        self.lease = lease
+        self.poll = poll
+        self._slots = asyncio.Semaphore(parallel)
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._last_credential_check = 0.0
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._task = self._loop.create_task(self._main(), name="event-worker")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._running) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+
+    def wake(self) -> None:
+        """Work was queued (callable from any thread)."""
+        loop, event = self._loop, self._wake
+        if loop is not None and event is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(event.set)
+
+    async def _main(self) -> None:
+        assert self._wake is not None
+        while True:
+            try:
+                busy = await self.tick()
+            except Exception:
+                log.exception("event worker step failed; retrying")
+                busy = False
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll)
+            self._wake.clear()
+
+    async def tick(self) -> bool:
+        """One round: deliveries -> events -> actions. True when it found work."""
+        busy = await self._deliveries()
+        busy |= bool(await asyncio.to_thread(self._dispatch))
+        if time.monotonic() - self._last_credential_check > CREDENTIAL_CHECK_SECONDS:
+            self._last_credential_check = time.monotonic()
+            await asyncio.to_thread(self.check_credentials)
+        for action_id in await asyncio.to_thread(self._claim):
+            task = asyncio.get_running_loop().create_task(self._run_action(action_id))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            busy = True
+        return busy
+
+    def _dispatch(self) -> int:
+        with self.session_factory() as session:
+            return outbox.dispatch(session)
+
+    def _claim(self) -> list[uuid.UUID]:
+        with self.session_factory() as session:
+            return outbox.claim_actions(session, self.agent_id)
+
+    # ---- inbound deliveries ----------------------------------------------------------------
+
+    async def _deliveries(self) -> bool:
+        claimed = await asyncio.to_thread(self._claim_deliveries)
+        for delivery_id in claimed:
+            await self._process_delivery(delivery_id)
+        return bool(claimed)
+
+    def _claim_deliveries(self, limit: int = 50) -> list[uuid.UUID]:
+        now = utcnow()
+        with self.session_factory() as session:
+            rows = list(session.scalars(
+                select(WebhookDelivery).where(
+                    WebhookDelivery.status == DeliveryStatus.RECEIVED,
+                    or_(WebhookDelivery.claimed_until.is_(None),
+                        WebhookDelivery.claimed_until < now))
+                .order_by(WebhookDelivery.received_at).limit(limit)
+                .with_for_update(skip_locked=True)))
+            for row in rows:
+                row.claimed_by, row.claimed_until = self.agent_id, now + outbox.CLAIM
+            session.commit()
+            return [r.id for r in rows]
+
+    async def _process_delivery(self, delivery_id: uuid.UUID) -> None:
+        loaded = await asyncio.to_thread(self._load_delivery, delivery_id)
+        if loaded is None:
+            return
+        delivery, connector = loaded
+        events: list[tuple[str, dict[str, Any], str | None]] = []
+        error: str | None = None
+        try:
+            if connector is not None:
+                request = WebhookRequest(body=delivery.body, headers=delivery.headers,
+                                         received_at=delivery.received_at.timestamp())
+                key = connector.metadata.key
+                for parsed in await connector.parse_webhook(request):
+                    kind = (parsed.type if parsed.type.startswith(f"{key}.")
+                            else f"{key}.{parsed.type}")
+                    events.append((kind, parsed.payload, parsed.occurred_at))
+            else:
+                events.append(_generic_event(delivery.body))
+        except ConnectorError as exc:
+            error = exc.message
+        except ValueError:
+            error = "the body is not valid JSON"
+        finally:
+            if connector is not None:
+                await connector.aclose()
+        await asyncio.to_thread(self._finish_delivery, delivery.id, events, error)
+        self.wake()
+
+    def _load_delivery(self, delivery_id: uuid.UUID) -> tuple[WebhookDelivery, Any] | None:
+        with self.session_factory() as session:
+            delivery = session.get(WebhookDelivery, delivery_id)
+            if delivery is None:
+                return None
+            session.expunge(delivery)
+            if delivery.scheme != WebhookScheme.CONNECTOR:
+                return delivery, None
+            instance = session.get(IntegrationInstance, delivery.instance_id)
+            try:
+                connector = (build_connector(session, self.registry, self.vault, instance)
+                             if instance else None)
+            except ConnectorError as exc:
+                log.warning("webhook delivery %s: connector unavailable: %s", delivery_id, exc)
+                connector = None
+            return delivery, connector
+
+    def _finish_delivery(self, delivery_id: uuid.UUID,
+                         events: list[tuple[str, dict[str, Any], str | None]],
+                         error: str | None) -> None:
+        with self.session_factory() as session:
+            delivery = session.get(WebhookDelivery, delivery_id)
+            if delivery is None:
+                return
+            for i, (event_type, data, occurred) in enumerate(events):
+                when = None
+                if occurred:
+                    try:
+                        when = dt.datetime.fromisoformat(occurred.replace("Z", "+00:00"))
+                    except ValueError:
+                        when = None
+                    if when is not None and when.tzinfo is None:
+                        when = when.replace(tzinfo=dt.UTC)
+                emit(session, event_type, {**data, "_delivery_id": delivery.delivery_id},
+                     dedupe_key=f"webhook:{delivery.id}:{i}", instance_id=delivery.instance_id,
+                     occurred_at=when)
+            delivery.processed_at = utcnow()
+            delivery.claimed_by = delivery.claimed_until = None
+            if error is None:
+                delivery.status, delivery.events = DeliveryStatus.PROCESSED, len(events)
+                activity.record(session, "webhook.delivery",
+                                f"webhook delivery {delivery.delivery_id} processed: "
+                                f"{len(events)} event(s) "
+                                f"({', '.join(sorted({e[0] for e in events})) or 'none'})",
+                                instance_id=delivery.instance_id,
+                                details={"delivery_id": delivery.delivery_id,
+                                         "id": str(delivery.id), "events": len(events)})
+            else:
+                delivery.status, delivery.error = DeliveryStatus.FAILED, error[:2000]
+                activity.record(session, "webhook.delivery",
+                                f"webhook delivery {delivery.delivery_id} could not be parsed: "
+                                f"{error}", log_type=LogType.WARNING,
+                                instance_id=delivery.instance_id,
+                                details={"delivery_id": delivery.delivery_id,
+                                         "id": str(delivery.id)})
+            session.commit()
+
+    # ---- credential expiry -------------------------------------------------------------------
+
+    def check_credentials(self) -> int:
+        """Emit ``credential.expiring`` once per credential, instance and expiry date."""
+        now = utcnow()
+        horizon = now + dt.timedelta(days=self.settings.credential_expiry_warning_days)
+        emitted = 0
+        with self.session_factory() as session:
+            creds = session.scalars(select(AuthenticationConfig).where(
+                AuthenticationConfig.expiration.is_not(None),
+                AuthenticationConfig.expiration <= horizon))
+            for cred in creds:
+                assert cred.expiration is not None
+                users: list[uuid.UUID | None] = list(session.scalars(
+                    select(IntegrationInstance.id).where(
+                        IntegrationInstance.auth_config_id == cred.id))) or [None]
+                for instance_id in users:
+                    emitted += emit(session, "credential.expiring", {
+                        "credential_id": str(cred.id), "credential": cred.name,
+                        "expires_at": cred.expiration.isoformat(),
+                        "days_left": max((cred.expiration - now).days, 0),
+                        "instance_id": str(instance_id) if instance_id else None,
+                    }, dedupe_key=f"credential.expiring:{cred.id}:{instance_id}:"
+                                  f"{cred.expiration.date().isoformat()}",
+                        instance_id=instance_id)
+            session.commit()
+        return emitted
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    async def _run_action(self, action_id: uuid.UUID) -> None:
+        async with self._slots:
+            try:
+                await self.run_action(action_id)
+            except Exception:
+                log.exception("event action %s failed unexpectedly", action_id)
+
+    async def run_action(self, action_id: uuid.UUID) -> None:
+        loaded = await asyncio.to_thread(self._load_action, action_id)
+        if loaded is None:
+            return
+        kind, config, doc, refs = loaded
+        started = utcnow()
+        if kind == "sync":
+            await self._sync_action(action_id, config, doc, refs, started)
+            return
+        try:
+            if kind == "webhook":
+                code, result = await self._webhook(action_id, config, doc, refs["secrets"])
+            elif kind == "notification":
+                code, result = None, await self._notify(config, doc, refs)
+            else:
+                code, result = None, await self._write(config, doc, refs)
+        except ActionFailed as exc:
+            await asyncio.to_thread(self._settle, action_id, config, started, False,
+                                    exc.status_code, str(exc), None, exc.permanent, refs)
+            self.wake()
+            return
+        await asyncio.to_thread(self._settle, action_id, config, started, True, code, None,
+                                result, False, refs)
+
+    def _load_action(self, action_id: uuid.UUID
+                     ) -> tuple[str, configs.Retry, dict[str, Any], dict[str, Any]] | None:
+        with self.session_factory() as session:
+            action = session.get(EventAction, action_id)
+            if action is None:
+                return None
+            event = session.get(OutboxEvent, action.event_id)
+            assert event is not None
+            doc = outbox.envelope(event)
+            refs: dict[str, Any] = {"describe": action.target}
+            if action.schedule_id is not None:
+                schedule = session.get(SyncSchedule, action.schedule_id)
+                if schedule is None:
+                    self._gone(session, action, "the schedule was deleted")
+                    return None
+                refs.update(instance_id=schedule.instance_id, schedule_id=schedule.id,
+                            describe=f"event schedule {schedule.id}")
+                return "sync", configs.SyncAction(max_attempts=3), doc, refs
+            sub = (session.get(EventSubscription, action.subscription_id)
+                   if action.subscription_id else None)
+            if sub is None:
+                self._gone(session, action, "the subscription was deleted")
+                return None
+            try:
+                config = configs.parse_action(sub.action_type, sub.action_config or {})
+            except ValueError as exc:
+                self._gone(session, action, f"invalid action_config: {exc}")
+                return None
+            refs.update(instance_id=sub.instance_id, subscription_id=sub.id,
+                        describe=f"{sub.action_type.value} for {sub.event_type}")
+            if sub.action_type.value == "webhook":
+                refs["secrets"] = signing_secrets(session, self.vault, sub.id)
+                session.commit()
+            return sub.action_type.value, config, doc, refs
+
+    def _gone(self, session: Session, action: EventAction, reason: str) -> None:
+        outbox.settle(session, action, agent_id=self.agent_id, ok=False, started=utcnow(),
+                      max_attempts=1, backoff_seconds=1, error=reason, permanent=True)
+
+    def _settle(self, action_id: uuid.UUID, config: configs.Retry, started: dt.datetime,
+                ok: bool, code: int | None, error: str | None, result: dict[str, Any] | None,
+                permanent: bool, refs: dict[str, Any]) -> None:
+        with self.session_factory() as session:
+            action = session.get(EventAction, action_id)
+            if action is None:
+                return
+            outbox.settle(session, action, agent_id=self.agent_id, ok=ok, started=started,
+                          max_attempts=config.max_attempts,
+                          backoff_seconds=config.backoff_seconds, status_code=code,
+                          error=error, result=result, permanent=permanent,
+                          instance_id=refs.get("instance_id"), describe=refs["describe"])
+
+    async def _sync_action(self, action_id: uuid.UUID, config: configs.Retry,
+                           doc: dict[str, Any], refs: dict[str, Any],
+                           started: dt.datetime) -> None:
+        execution_id = await asyncio.to_thread(self._start_sync, action_id, config, doc, refs,
+                                               started)
+        if execution_id is not None:
+            self.manager.launch(execution_id)
+
+    def _start_sync(self, action_id: uuid.UUID, config: configs.Retry, doc: dict[str, Any],
+                    refs: dict[str, Any], started: dt.datetime) -> uuid.UUID | None:
+        """Create the execution and settle the action in one transaction (exactly once)."""
+        assert isinstance(config, configs.SyncAction)
+        target = config.instance_id or refs["instance_id"]
+        with self.session_factory() as session:
+            action = session.get(EventAction, action_id, with_for_update=True)
+            if action is None or action.status.value != "pending":
+                return None
+            instance = session.get(IntegrationInstance, target, with_for_update=True)
+            settle = {"agent_id": self.agent_id, "started": started,
+                      "max_attempts": config.max_attempts,
+                      "backoff_seconds": config.backoff_seconds, "instance_id": target,
+                      "describe": refs["describe"]}
+            if instance is None or instance.status not in (InstanceStatus.ACTIVE,
+                                                           InstanceStatus.ERROR):
+                state = instance.status.value if instance else "deleted"
+                outbox.settle(session, action, ok=False, permanent=True,
+                              error=f"the instance to sync is {state}", **settle)
+                return None
+            options = {"event_id": doc["id"], "event_type": doc["type"],
+                       "streams": config.streams, "full_refresh": config.full_refresh}
+            try:
+                execution = create_execution(session, instance, TriggerType.EVENT,
+                                             schedule_id=refs.get("schedule_id"),
+                                             options=options)
+            except SyncAlreadyActive as exc:
+                outbox.settle(session, action, ok=True, result={
+                    "skipped": "a sync of the instance is already pending or running",
+                    "execution_id": str(exc.execution_id)}, **settle)
+                return None
+            execution.agent_id, execution.lease_expires_at = self.agent_id, utcnow() + self.lease
+            if refs.get("schedule_id"):
+                schedule = session.get(SyncSchedule, refs["schedule_id"])
+                if schedule is not None:
+                    schedule.last_execution = utcnow()
+            activity.record(session, "sync.request", f"sync started by event {doc['type']}",
+                            instance_id=instance.id, sync_id=execution.id,
+                            details={"event_id": doc["id"], "target": action.target})
+            outbox.settle(session, action, ok=True,
+                          result={"execution_id": str(execution.id)}, **settle)
+            return execution.id
+
+    async def _webhook(self, action_id: uuid.UUID, config: configs.Retry, doc: dict[str, Any],
+                       secrets: list[str]) -> tuple[int, dict[str, Any]]:
+        assert isinstance(config, configs.WebhookAction)
+        body = json.dumps(doc, separators=(",", ":"), default=str).encode()
+        headers = {"content-type": "application/json", "user-agent": "SimpleTrust-Agent",
+                   **config.headers,
+                   **sign_headers(secrets, f"msg_{action_id.hex}", int(time.time()), body)}
+        transport = guarded_transport(AddressPolicy(allow_loopback=config.allow_loopback))
+        try:
+            async with httpx.AsyncClient(transport=transport, timeout=config.timeout_seconds,
+                                         follow_redirects=False, trust_env=False) as client:
+                response = await client.post(config.url, content=body, headers=headers)
+        except (httpx.HTTPError, ConnectorError, OSError) as exc:
+            raise ActionFailed(f"could not reach the receiver: {type(exc).__name__}") from None
+        if 200 <= response.status_code < 300:
+            return response.status_code, {"status_code": response.status_code}
+        # 4xx other than timeouts and throttling will not get better by retrying, but a
+        # receiver being deployed often answers 404 for a while: retry everything.
+        raise ActionFailed(f"the receiver answered {response.status_code}",
+                           status_code=response.status_code)
+
+    async def _notify(self, config: configs.Retry, doc: dict[str, Any], refs: dict[str, Any]
+                      ) -> dict[str, Any]:
+        assert isinstance(config, configs.NotifyAction)
+        message = str(render(config.message, doc))
+        sent: list[str] = ["log"]
+        await asyncio.to_thread(self._log_notice, message, doc, refs)
+        if config.email is not None:
+            try:
+                await asyncio.to_thread(send_email, self.settings, config.email.to,
+                                        str(render(config.email.subject, doc)),
+                                        f"{message}\n\n{json.dumps(doc, indent=2, default=str)}")
+            except NotifyError as exc:
+                raise ActionFailed(str(exc)) from None
+            sent.append("email")
+        if config.slack_url:
+            transport = guarded_transport(AddressPolicy(allow_loopback=config.allow_loopback))
+            try:
+                async with httpx.AsyncClient(transport=transport, timeout=10,
+                                             trust_env=False) as client:
+                    response = await client.post(config.slack_url, json={"text": message})
+            except (httpx.HTTPError, ConnectorError, OSError) as exc:
+                raise ActionFailed(f"Slack webhook unreachable: {type(exc).__name__}") from None
+            if response.status_code >= 300:
+                raise ActionFailed(f"Slack webhook answered {response.status_code}",
+                                   status_code=response.status_code)
+            sent.append("slack")
+        return {"channels": sent}
+
+    def _log_notice(self, message: str, doc: dict[str, Any], refs: dict[str, Any]) -> None:
+        with self.session_factory() as session:
+            activity.record(session, "event.notify", message[:2000],
+                            instance_id=refs.get("instance_id"),
+                            details={"event_id": doc["id"], "event_type": doc["type"]})
+            session.commit()
+
+    async def _write(self, config: configs.Retry, doc: dict[str, Any], refs: dict[str, Any]
+                     ) -> dict[str, Any]:
+        assert isinstance(config, configs.WriteAction)
+        target = config.instance_id or refs["instance_id"]
+        connector = await asyncio.to_thread(self._connector_for, target)
+        try:
+            result = await connector.write(config.action, render(config.payload, doc))
+        except ConnectorError as exc:
+            transient = getattr(exc, "category", None) in ("transient", "rate_limited")
+            raise ActionFailed(f"{config.action}: {exc}", permanent=not transient) from None
+        finally:
+            await connector.aclose()
+        return {"action": result.action, "output": result.output}
+
+    def _connector_for(self, instance_id: uuid.UUID) -> Any:
+        with self.session_factory() as session:
+            instance = session.get(IntegrationInstance, instance_id)
+            if instance is None:
+                raise ActionFailed("the instance was deleted", permanent=True)
+            try:
+                connector = build_connector(session, self.registry, self.vault, instance)
+            except ConnectorError as exc:
+                raise ActionFailed(f"the connector cannot be built: {exc}",
+                                   permanent=True) from None
+            session.commit()
+            return connector
+
+
+def _generic_event(body: bytes) -> tuple[str, dict[str, Any], str | None]:
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        data = {"body": data}
+    kind = data.get("type")
+    event_type = (f"webhook.{kind}" if isinstance(kind, str)
+                  and re.fullmatch(r"[A-Za-z0-9_.\-]{1,150}", kind) else "webhook.received")
+    stamp = data.get("timestamp")
+    return event_type, data, stamp if isinstance(stamp, str) else None

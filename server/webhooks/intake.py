@@ -1,0 +1,215 @@
+"""The public door: ``POST /api/integration/webhook/{key}``, checked in a fixed order.
+
+1. ``Content-Length`` over the limit -> 413 before a byte of the body is read;
+2. a content type other than JSON (or form-encoded, which GitHub can send) -> 415;
+3. the body is read counting bytes: past the limit -> 413 (chunked senders lie no better);
+4. key lookup and verification by the endpoint's scheme. An unknown key and a failed
+   verification (signature, secret, stale or future timestamp) give the same 401 with the
+   same body, after the same HMAC work, so the answer does not tell which it was;
+5. the delivery id (``webhook-id``, ``X-GitHub-Delivery``…) is stored under a unique key per
+   instance: a replay -> 409, nothing processed;
+6. the delivery is committed, then 202; the agent's event worker parses it afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.sdk import ConnectorError
+from connectors.sdk.webhooks import WebhookRequest
+from server.api.problems import PROBLEM_JSON
+from server.db.models import IntegrationInstance, WebhookDelivery, WebhookScheme
+from server.services.registry import Registry
+from server.sync.runtime import build_connector
+from server.vault import Vault
+from server.webhooks import standard
+from server.webhooks.endpoints import EndpointCache, Resolved
+
+log = logging.getLogger(__name__)
+
+JSON_TYPES = ("application/json",)
+FORM = "application/x-www-form-urlencoded"
+#: Headers never stored with a delivery (they authenticate it; keeping them helps no one).
+SECRET_HEADERS = {"authorization", "cookie", "x-hub-signature", "x-hub-signature-256",
+                  "webhook-signature", "x-webhook-secret", "x-gitlab-token"}
+ID_HEADERS = ("webhook-id", "x-github-delivery", "x-delivery-id", "idempotency-key",
+              "x-request-id")
+_DUMMY_KEY = b"\0" * 32
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"type": "about:blank", "title": self.title, "status": self.status,
+                             "detail": self.detail, "errors": []}, status_code=self.status,
+                            media_type=PROBLEM_JSON)
+
+
+#: Unknown key and failed verification: one answer for both.
+UNVERIFIED = Rejected(401, "Unauthorized", "the webhook delivery could not be verified")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    id: uuid.UUID
+    delivery_id: str
+
+
+def content_type_of(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type in JSON_TYPES or (content_type.startswith("application/")
+                                          and content_type.endswith("+json"))
+
+
+class WebhookIntake:
+    def __init__(self, session_factory: sessionmaker[Session], registry: Registry, vault: Vault,
+                 *, max_body: int, tolerance: int, on_stored: Callable[[], None]) -> None:
+        self.session_factory = session_factory
+        self.registry = registry
+        self.vault = vault
+        self.max_body = max_body
+        self.cache = EndpointCache(vault, tolerance)
+        self.on_stored = on_stored
+
+    async def receive(self, key: str, request: Request) -> JSONResponse:
+        try:
+            accepted = await self._receive(key, request)
+        except Rejected as exc:
+            return exc.response()
+        self.on_stored()
+        return JSONResponse({"id": str(accepted.id), "delivery_id": accepted.delivery_id,
+                             "status": "received"}, status_code=202)
+
+    async def _receive(self, key: str, request: Request) -> Accepted:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            raise Rejected(413, "Payload too large",
+                           f"the body exceeds the limit of {self.max_body} bytes")
+        content_type = content_type_of(request)
+        if not (_is_json(content_type) or content_type == FORM):
+            raise Rejected(415, "Unsupported media type",
+                           "send the delivery as application/json")
+        body = await self._read(request)
+        headers = dict(request.headers)
+        if len(key) > 100:
+            key = ""
+        resolved: Resolved | None = await asyncio.to_thread(self._resolve, key)
+        if resolved is None:
+            hmac.new(_DUMMY_KEY, body, hashlib.sha256).digest()  # same work as a real check
+            log.info("webhook delivery to an unknown key refused")
+            raise UNVERIFIED
+        if resolved.scheme == WebhookScheme.CONNECTOR:
+            await self._verify_by_connector(resolved, body, headers, dict(request.query_params))
+            delivery_id = _delivery_id(headers, body)
+        else:
+            if content_type == FORM:
+                raise Rejected(415, "Unsupported media type",
+                               "send the delivery as application/json")
+            delivery_id = self._verify(resolved, headers, body)
+        return await asyncio.to_thread(self._store, resolved, delivery_id, content_type,
+                                       headers, body)
+
+    async def _read(self, request: Request) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                raise Rejected(413, "Payload too large",
+                               f"the body exceeds the limit of {self.max_body} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _resolve(self, key: str) -> Resolved | None:
+        if not key:
+            return None
+        with self.session_factory() as session:
+            return self.cache.resolve(session, key)
+
+    def _verify(self, resolved: Resolved, headers: dict[str, str], body: bytes) -> str:
+        if resolved.scheme == WebhookScheme.STANDARD:
+            try:
+                return standard.verify(resolved.secrets, headers, body, now=time.time(),
+                                       tolerance=resolved.tolerance)
+            except (standard.SignatureError, ValueError) as exc:
+                log.info("webhook delivery for %r refused: %s", resolved.instance_name, exc)
+                raise UNVERIFIED from None
+        sent = headers.get(resolved.header_name.lower(), "").encode()
+        matched = False
+        for secret in resolved.secrets:
+            matched |= hmac.compare_digest(secret.encode(), sent)
+        if not matched:
+            log.info("webhook delivery for %r refused: wrong or missing %s",
+                     resolved.instance_name, resolved.header_name)
+            raise UNVERIFIED
+        return _delivery_id(headers, body)
+
+    async def _verify_by_connector(self, resolved: Resolved, body: bytes,
+                                   headers: dict[str, str], query: dict[str, str]) -> None:
+        connector = await asyncio.to_thread(self._connector, resolved.instance_id)
+        if connector is None:
+            raise UNVERIFIED
+        try:
+            await connector.verify_webhook(WebhookRequest(body=body, headers=headers,
+                                                          query=query))
+        except ConnectorError as exc:  # WebhookVerificationError, NotSupportedError…
+            log.info("webhook delivery for %r refused by its connector: %s",
+                     resolved.instance_name, type(exc).__name__)
+            raise UNVERIFIED from None
+        finally:
+            await connector.aclose()
+
+    def _connector(self, instance_id: uuid.UUID) -> Any:
+        with self.session_factory() as session:
+            instance = session.get(IntegrationInstance, instance_id)
+            if instance is None:
+                return None
+            try:
+                return build_connector(session, self.registry, self.vault, instance)
+            except ConnectorError:
+                return None
+
+    def _store(self, resolved: Resolved, delivery_id: str, content_type: str,
+               headers: dict[str, str], body: bytes) -> Accepted:
+        kept = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS
+                and k.lower() != resolved.header_name.lower()}
+        row = WebhookDelivery(id=uuid.uuid4(), instance_id=resolved.instance_id,
+                              delivery_id=delivery_id[:200], scheme=resolved.scheme,
+                              content_type=content_type[:200], headers=kept, body=body)
+        with self.session_factory() as session:
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                raise Rejected(409, "Conflict",
+                               "this delivery id was already received (replay)") from None
+        return Accepted(row.id, row.delivery_id)
+
+
+def _delivery_id(headers: dict[str, str], body: bytes) -> str:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name in ID_HEADERS:
+        value = lowered.get(name)
+        if value:
+            return value.strip()[:200]
+    return "sha256:" + hashlib.sha256(body).hexdigest()
