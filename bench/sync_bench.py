@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.sync_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, help=f"records at the source (default {FULL:,};"
@@ -197,6 +197,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--keep-databases", action="store_true",
                         help="leave the contenders' databases for inspection")
+    return parser
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.records is None:
         args.records = QUICK if args.quick else FULL

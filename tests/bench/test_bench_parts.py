@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 from bench.report import render, verdicts
 from bench.source_server import PageStore
+from bench.sync_bench import build_parser
 from tests.support.record_source import Source
 
 
@@ -81,3 +84,11 @@ def test_the_changed_variant_changes_every_kth_record_and_can_be_undone() -> Non
     store.encode(0)
     assert not any(r["title"].startswith("Senior ")
                    for r in json.loads(store.body(0, 1000, None))["items"])
+
+
+def test_the_guide_documents_every_option() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "guides" / "performance.md")
+    documented = set(re.findall(r"^\| `(--[a-z-]+)", guide.read_text(), re.MULTILINE))
+    options = {o for action in build_parser()._actions for o in action.option_strings
+               if o.startswith("--") and o != "--help"}
+    assert documented == options
