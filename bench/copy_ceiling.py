@@ -18,6 +18,8 @@ from typing import IO, Any
 import httpx
 import psycopg
 
+from bench import pg
+from bench.pgcpu import BackendCpu
 from server.mapping import MappingSpec, compile_mapping
 from server.sync.store import content_hash
 from tests.support.record_source import IDENTITY_MAPPING
@@ -68,15 +70,17 @@ def measure(dsn: str, source: str) -> dict[str, Any]:
                      "content_hash text NOT NULL)")
         conn.commit()
         handle.seek(0)
-        started = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(
-                "COPY bench_rows (id, data, content_hash) FROM STDIN") as copy:
-            while block := handle.read(BLOCK):
-                copy.write(block)
-        conn.commit()
-        seconds = time.perf_counter() - started
+        with BackendCpu(*pg.split_url(dsn)) as server_cpu:
+            started = time.perf_counter()
+            with conn.cursor() as cur, cur.copy(
+                    "COPY bench_rows (id, data, content_hash) FROM STDIN") as copy:
+                while block := handle.read(BLOCK):
+                    copy.write(block)
+            conn.commit()
+            seconds = time.perf_counter() - started
         row = conn.execute("SELECT count(*) FROM bench_rows").fetchone()
         stored = int(row[0]) if row else 0
     return {"seconds": seconds, "records_per_s": rows / seconds if seconds else None,
-            "rows": rows, "stored_rows": stored, "exact": stored == rows,
+            "server_cpu_seconds": server_cpu.seconds, "rows": rows, "stored_rows": stored,
+            "exact": stored == rows,
             "prepare_seconds": prepare_seconds}

@@ -26,6 +26,9 @@ import tempfile
 import time
 from typing import Any
 
+from bench import pg
+from bench.pgcpu import BackendCpu
+
 SETTINGS: dict[str, Any] = {
     "paginator": {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"},
     "params": {"limit": 1000}, "data_selector": "items", "primary_key": "id",
@@ -69,10 +72,12 @@ def measure(dsn: str, source: str, records: int, workdir: str) -> dict[str, Any]
     pipeline = dlt.pipeline(
         pipeline_name="bench_sync", destination=dlt.destinations.postgres(dsn),
         dataset_name="bench", pipelines_dir=os.path.join(workdir, "pipelines"))
-    started, cpu = time.perf_counter(), _cpu_seconds()
-    pipeline.run(rest)
-    seconds = time.perf_counter() - started
-    cpu = _cpu_seconds() - cpu
+    server, database = pg.split_url(dsn)
+    with BackendCpu(server, database) as server_cpu:
+        started, cpu = time.perf_counter(), _cpu_seconds()
+        pipeline.run(rest)
+        seconds = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu
     with pipeline.sql_client() as client:
         rows = client.execute_sql("SELECT count(*), count(DISTINCT id) FROM bench.users")
     total, distinct = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
@@ -80,7 +85,8 @@ def measure(dsn: str, source: str, records: int, workdir: str) -> dict[str, Any]
     return {
         "available": True, "version": dlt.__version__, "seconds": seconds,
         "records_per_s": records / seconds if seconds else None, "cpu_seconds": cpu,
-        "rows_loaded": total, "exact": total == records and distinct == records,
+        "server_cpu_seconds": server_cpu.seconds, "rows_loaded": total,
+        "exact": total == records and distinct == records,
         "peak_rss_bytes": peak if sys.platform == "darwin" else peak * 1024,
         "settings": SETTINGS,
     }

@@ -26,6 +26,8 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from bench import pg
+from bench.pgcpu import BackendCpu
 from server.config import load_settings
 from server.db import migrate
 from server.db.engine import make_engine, make_session_factory
@@ -119,11 +121,13 @@ async def measure(db_url: str, source: str, records: int, rss_mark: int, changed
     manager = SyncManager(factory, registry, Vault.from_key(MasterKey.generate()))
     mark = Probe(rss_mark, records // 10)
 
-    started, cpu = time.perf_counter(), cpu_seconds()
-    mark.started = started
-    status = await manager.launch(first_id, mark)
-    initial_seconds = time.perf_counter() - started
-    initial_cpu = cpu_seconds() - cpu
+    server, database = pg.split_url(db_url)
+    with BackendCpu(server, database) as initial_server:
+        started, cpu = time.perf_counter(), cpu_seconds()
+        mark.started = started
+        status = await manager.launch(first_id, mark)
+        initial_seconds = time.perf_counter() - started
+        initial_cpu = cpu_seconds() - cpu
     peak_initial = peak_rss_bytes()
     with factory() as session:
         execution = session.get(SyncExecution, first_id)
@@ -142,10 +146,11 @@ async def measure(db_url: str, source: str, records: int, rss_mark: int, changed
         assert instance_row is not None
         second_id = create_execution(session, instance_row, TriggerType.MANUAL).id
         session.commit()
-    started, cpu = time.perf_counter(), cpu_seconds()
-    second_status = await manager.launch(second_id)
-    resync_seconds = time.perf_counter() - started
-    resync_cpu = cpu_seconds() - cpu
+    with BackendCpu(server, database) as resync_server:
+        started, cpu = time.perf_counter(), cpu_seconds()
+        second_status = await manager.launch(second_id)
+        resync_seconds = time.perf_counter() - started
+        resync_cpu = cpu_seconds() - cpu
     with factory() as session:
         execution = session.get(SyncExecution, second_id)
         assert execution is not None
@@ -159,7 +164,8 @@ async def measure(db_url: str, source: str, records: int, rss_mark: int, changed
     return {
         "status": status.value, "seconds": initial_seconds,
         "records_per_s": records / initial_seconds if initial_seconds else None,
-        "cpu_seconds": initial_cpu, "counts": initial, "stored_records": stored,
+        "cpu_seconds": initial_cpu, "server_cpu_seconds": initial_server.seconds,
+        "counts": initial, "stored_records": stored,
         "exact": (status.value == "completed" and initial["created"] == records
                   and initial["failed"] == 0 and stored == records),
         "timeline": mark.timeline, "rss_mark_records": mark.records_at_mark,
@@ -167,7 +173,8 @@ async def measure(db_url: str, source: str, records: int, rss_mark: int, changed
         "peak_rss_bytes": peak_initial, "peak_rss_after_resync_bytes": peak_rss_bytes(),
         "resync": {
             "status": second_status.value, "changed_at_source": changed,
-            "seconds": resync_seconds, "cpu_seconds": resync_cpu, "rows_written": written,
+            "seconds": resync_seconds, "cpu_seconds": resync_cpu,
+            "server_cpu_seconds": resync_server.seconds, "rows_written": written,
             **resync,
             "records_touched_by_resync": touched,
             "exact": (second_status.value == "completed" and resync["updated"] == changed

@@ -26,6 +26,13 @@ def url_of(server: str, database: str) -> str:
     return f"{server.rstrip('/')}/{_check_name(database)}"
 
 
+def split_url(url: str) -> tuple[str, str]:
+    """``postgresql[+driver]://user@host:port/db`` -> (``postgresql://user@host:port``, db)."""
+    scheme, rest = url.split("://", 1)
+    server, database = rest.rsplit("/", 1)
+    return f"{scheme.split('+', 1)[0]}://{server}", database.split("?", 1)[0]
+
+
 def admin_connect(server: str) -> psycopg.Connection[tuple[object, ...]]:
     try:
         return psycopg.connect(url_of(server, "postgres"), autocommit=True, connect_timeout=5)

@@ -81,19 +81,20 @@ def render(result: dict[str, Any]) -> str:
         f"before / {machine.get('load_after', '?')} after; {result.get('timestamp', '?')}; "
         f"commit {result.get('commit', '?')}")
     add("")
-    add(f"{'contender':<42}{'seconds':>10}{'records/s':>13}{'client CPU s':>14}{'exact':>7}")
-    add(f"{'this engine (initial full sync)':<42}{_num(engine.get('seconds'), ',.1f'):>10}"
-        f"{_num(engine.get('records_per_s')):>13}{_num(engine.get('cpu_seconds'), ',.1f'):>14}"
-        f"{_yes(engine.get('exact')):>7}")
+    def contender(name: str, part: dict[str, Any]) -> None:
+        add(f"{name:<42}{_num(part.get('seconds'), ',.1f'):>9}"
+            f"{_num(part.get('records_per_s')):>11}{_num(part.get('cpu_seconds'), ',.1f'):>9}"
+            f"{_num(part.get('server_cpu_seconds'), ',.1f'):>9}{_yes(part.get('exact')):>7}")
+
+    add(f"{'contender':<42}{'seconds':>9}{'records/s':>11}{'CPU s':>9}{'PG CPU s':>9}"
+        f"{'exact':>7}")
+    contender("this engine (initial full sync)", engine)
     if dlt.get("available"):
         name = f"dlt {dlt.get('version', '')} rest_api -> postgres (merge)"
-        add(f"{name:<42}{_num(dlt.get('seconds'), ',.1f'):>10}"
-            f"{_num(dlt.get('records_per_s')):>13}{_num(dlt.get('cpu_seconds'), ',.1f'):>14}"
-            f"{_yes(dlt.get('exact')):>7}")
+        contender(name, dlt)
     else:
         add(f"{'dlt':<42}{'NOT MEASURED: ' + str(dlt.get('error', 'skipped'))}")
-    add(f"{'psycopg COPY, prepared rows (ceiling)':<42}{_num(copy.get('seconds'), ',.1f'):>10}"
-        f"{_num(copy.get('records_per_s')):>13}{'-':>14}{_yes(copy.get('exact')):>7}")
+    contender("psycopg COPY, prepared rows (ceiling)", copy)
     if engine.get("error"):
         add(f"ENGINE NOT MEASURED: {engine['error']}")
     add("")
@@ -121,7 +122,9 @@ def render(result: dict[str, Any]) -> str:
     add("re-sync with 1% changed at the source (full re-read; unchanged hashes not rewritten)")
     seconds = resync.get("seconds")
     row("seconds", _num(seconds, ",.1f"),
-        f"{_num(records / seconds if seconds else None)} records read/s")
+        f"{_num(records / seconds if seconds else None)} records read/s; CPU "
+        f"{_num(resync.get('cpu_seconds'), ',.1f')} s, PG CPU "
+        f"{_num(resync.get('server_cpu_seconds'), ',.1f')} s")
     row("rows written", _num(resync.get("rows_written")),
         f"created {_num(resync.get('created'))}, updated {_num(resync.get('updated'))}, "
         f"deleted {_num(resync.get('deleted'))}; unchanged {_num(resync.get('unchanged'))}")

@@ -1,12 +1,20 @@
-"""The benchmark's parts on plain inputs: the targets' arithmetic and the source's pages."""
+"""The benchmark's parts: the targets' arithmetic, the source's pages, the CPU sampler."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import pytest
+
+from bench import pg
+from bench.pgcpu import BackendCpu, process_cpu_seconds
 from bench.report import render, verdicts
 from bench.source_server import PageStore
 from bench.sync_bench import build_parser
@@ -92,3 +100,34 @@ def test_the_guide_documents_every_option() -> None:
     options = {o for action in build_parser()._actions for o in action.option_strings
                if o.startswith("--") and o != "--help"}
     assert documented == options
+
+
+def test_process_cpu_is_read_from_proc() -> None:
+    burn = sum(i * i for i in range(300_000))
+    assert burn > 0
+    mine = process_cpu_seconds(os.getpid())
+    assert mine is not None
+    assert mine > 0
+    assert process_cpu_seconds(2**22 + 1) is None  # above Linux's pid_max: no such process
+
+
+def test_backend_cpu_counts_the_work_of_the_databases_backends() -> None:
+    server = os.environ.get("BENCH_PG_URL", pg.DEFAULT_SERVER)
+    try:
+        pg.server_version(server)
+    except pg.BenchDatabaseError as exc:
+        pytest.skip(str(exc))
+    name = f"bench_cpu_{uuid.uuid4().hex[:8]}"
+    url = pg.recreate(server, name)
+    try:
+        with BackendCpu(server, name) as idle, psycopg.connect(url) as conn:
+            conn.execute("SELECT 1")
+        with BackendCpu(server, name) as busy, psycopg.connect(url) as conn:
+            conn.execute("SELECT count(*) FROM generate_series(1, 4000000)")
+            time.sleep(0.3)  # the connection outlives one sampling interval
+    finally:
+        pg.drop(server, name)
+    assert idle.seconds is not None
+    assert busy.seconds is not None
+    assert busy.seconds > idle.seconds
+    assert busy.seconds >= 0.1
