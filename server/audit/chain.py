@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,8 +32,8 @@ from server.db.types import utcnow
 PENDING = "simpletrust.audit.pending"
 ACTOR = "simpletrust.audit.actor"
 SYSTEM_ACTOR = "system"
-_HEAD = AuditChainHead.__table__
-_ENTRIES = AuditEntry.__table__
+_HEAD = cast(Table, AuditChainHead.__table__)
+_ENTRIES = cast(Table, AuditEntry.__table__)
 
 
 @dataclass
@@ -114,18 +114,21 @@ def append(session: Session, head: Head, notes: list[Note]) -> list[dict[str, An
     for item in notes:
         seq += 1
         now = utcnow()
-        values = {
-            "seq": seq, "actor": (item.actor or fallback)[:200], "action": item.action[:100],
-            "object_type": item.object_type[:64],
-            "object_id": item.object_id[:200] if item.object_id else None,
-            "before_hash": item.before_hash, "after_hash": item.after_hash,
-            "details": canonical_details(item.details), "prev_hash": prev,
-        }
+        actor = (item.actor or fallback)[:200]
+        object_id = item.object_id[:200] if item.object_id else None
+        details = canonical_details(item.details)
         # The stored time is what the hash covers: microseconds, UTC.
-        values["entry_hash"] = entry_hash(entry_payload(time=format_time(now), **values))
-        values["recorded_at"] = now
-        rows.append(values)
-        prev = values["entry_hash"]
+        digest = entry_hash(entry_payload(
+            seq=seq, time=format_time(now), actor=actor, action=item.action[:100],
+            object_type=item.object_type[:64], object_id=object_id,
+            before_hash=item.before_hash, after_hash=item.after_hash, details=details,
+            prev_hash=prev))
+        rows.append({"seq": seq, "recorded_at": now, "actor": actor,
+                     "action": item.action[:100], "object_type": item.object_type[:64],
+                     "object_id": object_id, "before_hash": item.before_hash,
+                     "after_hash": item.after_hash, "details": details, "prev_hash": prev,
+                     "entry_hash": digest})
+        prev = digest
     session.execute(insert(_ENTRIES), rows)
     session.execute(update(_HEAD).where(_HEAD.c.id == 1)
                     .values(seq=seq, entry_hash=prev, updated_at=utcnow()))

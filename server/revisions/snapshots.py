@@ -25,7 +25,8 @@ from server.db.models import (
 )
 from server.sync.mappings import spec_of
 
-Tracked = IntegrationInstance | AuthenticationConfig | DataMapping | SyncSchedule | EventSubscription
+Tracked = (IntegrationInstance | AuthenticationConfig | DataMapping | SyncSchedule
+           | EventSubscription)
 
 #: Object type (as the audit trail and the API name it) of each tracked model.
 TYPES: dict[type[Any], str] = {

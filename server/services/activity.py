@@ -1,7 +1,9 @@
 """Operational log entries (IntegrationLog) for what people and the agent did.
 
 Every mutating API call records one entry with its principal, in the same transaction as the
-change, so a change and its record are committed or lost together.
+change, so a change and its record are committed or lost together. Each entry is also queued
+for the tamper-evident audit trail (:mod:`server.audit`), appended when the transaction commits;
+deleting operational log rows (retention) never touches that chain.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server.audit.recorder import from_activity
 from server.db.models import IntegrationLog, LogType, Principal
 
 
@@ -31,4 +34,6 @@ def record(
         details={**(details or {}), **({"principal": principal.name} if principal else {})},
     )
     session.add(entry)
+    from_activity(session, operation, message, principal=principal, instance_id=instance_id,
+                  sync_id=sync_id, log_type=log_type, details=details)
     return entry

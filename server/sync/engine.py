@@ -29,6 +29,7 @@ from connectors.sdk import (
     SyncMode,
 )
 from connectors.sdk.connector import Connector
+from server import audit
 from server.db.models import (
     DeadLetter,
     IntegrationInstance,
@@ -389,8 +390,11 @@ class SyncEngine:
                 log_type, message = LogType.ERROR, f"sync failed: {reason}"
             session.query(SyncSeenKey).filter(
                 SyncSeenKey.sync_id == execution_id).delete(synchronize_session=False)
+            # The audit entry carries a digest of the content hashes this sync wrote.
+            written = audit.written_by(session, execution)
             activity.record(session, f"sync.{status.value}", message, log_type=log_type,
                             instance_id=execution.instance_id, sync_id=execution.id,
-                            details={"stats": stats, **({"error": error} if error else {})})
+                            details={"stats": stats, "written": written.as_dict(),
+                                     **({"error": error} if error else {})})
             emit_sync_finished(session, execution, instance)  # sync.* and record.* events
             session.commit()

@@ -1,0 +1,72 @@
+"""The content hashes of the records a sync wrote, as one digest the audit entry carries.
+
+``sha256`` over the sorted hex hashes, one per line (each followed by ``\\n``), plus the count.
+The hashes are read back from the evidence store, not from memory, so a sync resumed by
+another agent process still covers every batch, and anyone can recompute the digest later:
+a superseded version keeps the sync that wrote it (``evidence_record_versions.sync_id``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import literal_column, select, union_all
+from sqlalchemy.orm import Session
+
+from server.db.models import EvidenceRecord, EvidenceRecordVersion, SyncExecution
+
+#: Agents' clocks may differ a little; records are looked for from this long before the start.
+CLOCK_MARGIN = dt.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class WrittenDigest:
+    count: int
+    sha256: str
+
+    def as_dict(self) -> dict[str, int | str]:
+        return {"count": self.count, "sha256": self.sha256,
+                "method": "sha256 of sorted content hashes, one per line"}
+
+
+def digest_of(hashes: list[str]) -> WrittenDigest:
+    h = hashlib.sha256()
+    for item in sorted(hashes):
+        h.update(item.encode("ascii") + b"\n")
+    return WrittenDigest(len(hashes), h.hexdigest())
+
+
+def written_by(session: Session, execution: SyncExecution) -> WrittenDigest:
+    """The digest of every record version ``execution`` wrote (deletion marks excluded)."""
+    current = select(EvidenceRecord.content_hash.label("h")).where(
+        EvidenceRecord.last_sync_id == execution.id, EvidenceRecord.last_change != "deleted")
+    if execution.instance_id is not None:
+        current = current.where(EvidenceRecord.instance_id == execution.instance_id)
+    types = sorted({str(s.get("entity_type")) for s in
+                    ((execution.stats or {}).get("streams") or {}).values()
+                    if isinstance(s, dict) and s.get("entity_type")})
+    if types and execution.start_time is not None:
+        # Narrow to what changed since the sync started (an index range, not the instance).
+        current = current.where(EvidenceRecord.entity_type.in_(types),
+                                EvidenceRecord.updated_at >= execution.start_time - CLOCK_MARGIN)
+    older = select(EvidenceRecordVersion.content_hash.label("h")).where(
+        EvidenceRecordVersion.sync_id == execution.id, EvidenceRecordVersion.change != "deleted")
+    both = union_all(current, older).subquery()
+    h = hashlib.sha256()
+    count = 0
+    # Byte order on both databases (PostgreSQL would otherwise sort by its locale).
+    key = both.c.h.collate("C") if session.get_bind().dialect.name == "postgresql" \
+        else literal_column("h")
+    ordered = select(both.c.h).order_by(key)
+    for (value,) in session.execute(ordered).yield_per(10_000):
+        h.update(str(value).encode("ascii") + b"\n")
+        count += 1
+    return WrittenDigest(count, h.hexdigest())
+
+
+def recompute(session: Session, sync_id: uuid.UUID) -> WrittenDigest | None:
+    execution = session.get(SyncExecution, sync_id)
+    return written_by(session, execution) if execution is not None else None

@@ -1,0 +1,1 @@
+"""Revision history of instances, credentials (metadata), mappings, schedules, subscriptions."""
