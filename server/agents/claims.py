@@ -15,8 +15,9 @@ from collections.abc import Callable, Collection
 from sqlalchemy import and_, or_, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.db.models import SyncExecution, SyncStatus
+from server.db.models import IntegrationInstance, SyncExecution, SyncStatus
 from server.db.types import utcnow
+from server.events.emit import emit_sync_started
 
 ACTIVE = (SyncStatus.PENDING, SyncStatus.RUNNING)
 
@@ -64,6 +65,11 @@ def claim_to_start(session: Session, execution_id: uuid.UUID, agent_id: str,
         .values(agent_id=agent_id, lease_expires_at=now + lease)
         .returning(SyncExecution.id)
         .execution_options(synchronize_session=False)).first()
+    if row is not None:
+        execution = session.get(SyncExecution, execution_id)
+        assert execution is not None
+        instance = session.get(IntegrationInstance, execution.instance_id)
+        emit_sync_started(session, execution, instance)  # once per execution (dedupe key)
     session.commit()
     return row is not None
 

@@ -11,6 +11,7 @@ import uuid
 
 from sqlalchemy.orm import Session
 
+from server.agents.dbutil import insert_or_skip
 from server.db.models import SubscriptionSecret
 from server.db.types import utcnow
 from server.vault import Vault
@@ -27,13 +28,14 @@ def signing_secrets(session: Session, vault: Vault, subscription_id: uuid.UUID) 
     """The secrets that sign now (current first); creates one if there is none (flushes)."""
     row = session.get(SubscriptionSecret, subscription_id)
     if row is None:
-        secret = new_secret()
-        session.add(SubscriptionSecret(subscription_id=subscription_id,
-                                       secrets=vault.seal(_aad(subscription_id),
-                                                          {"secrets": [secret]}),
-                                       rotated_at=utcnow(), previous_until=None))
-        session.flush()
-        return [secret]
+        # Two deliveries may race to create it: the first insert wins, both use its secret.
+        insert_or_skip(session, SubscriptionSecret.__table__,  # type: ignore[arg-type]
+                       {"subscription_id": subscription_id, "rotated_at": utcnow(),
+                        "secrets": vault.seal(_aad(subscription_id),
+                                              {"secrets": [new_secret()]})},
+                       ["subscription_id"])
+        row = session.get(SubscriptionSecret, subscription_id, populate_existing=True)
+        assert row is not None
     values = [str(s) for s in vault.open(_aad(subscription_id), row.secrets)["secrets"]]
     if row.previous_until is None or row.previous_until < utcnow():
         return values[:1]

@@ -50,7 +50,7 @@ _RECORDS = {
 }
 
 INTERNAL: dict[str, dict[str, Any]] = {
-    "sync.started": {"description": "A sync began (or resumed on another agent).",
+    "sync.started": {"description": "A sync began (once per execution).",
                      "schema": _SYNC},
     "sync.completed": {"description": "A sync finished; stats has the counts.",
                        "schema": _SYNC},
