@@ -48,6 +48,8 @@ BUILTIN_CONNECTORS: tuple[str, ...] = (
     "connectors.builtin.github:GitHubConnector",
     "connectors.builtin.jira:JiraConnector",
     "connectors.builtin.splunk:SplunkConnector",
+    "connectors.builtin.aws:AwsConnector",
+    "connectors.builtin.ldap:LdapConnector",
 )
 
 ConnectorClass = type[Connector[Any]]

@@ -7,6 +7,7 @@ from jsonschema.exceptions import SchemaError
 from sqlalchemy.orm import Session
 
 from server.db.models import AuthenticationConfig, IntegrationInstance
+from server.services.instance_config import completeness_view
 
 
 def activation_problems(session: Session, instance: IntegrationInstance) -> list[tuple[str, str]]:
@@ -17,7 +18,8 @@ def activation_problems(session: Session, instance: IntegrationInstance) -> list
     if schema:
         try:
             validator = Draft202012Validator(schema)
-            for err in sorted(validator.iter_errors(instance.configuration or {}), key=str):
+            view = completeness_view(instance.configuration or {})
+            for err in sorted(validator.iter_errors(view), key=str):
                 path = ".".join(str(p) for p in err.absolute_path)
                 if err.validator == "required" and isinstance(err.validator_value, list):
                     missing = [f for f in err.validator_value

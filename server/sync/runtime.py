@@ -13,7 +13,7 @@ from connectors.sdk.auth import build_auth
 from connectors.sdk.auth.models import plain_values
 from server.db.models import AuthenticationConfig, IntegrationInstance
 from server.db.types import utcnow
-from server.services import credentials
+from server.services import credentials, instance_config
 from server.services.registry import Registry
 from server.vault import Vault
 
@@ -84,5 +84,5 @@ def build_connector(
         rate_limit_burst=options.rate_limit_burst, http_timeout=options.http_timeout,
         verify_tls=options.verify_tls, **context,
     )
-    return entry.connector_class(dict(instance.configuration or {}), credentials=credential,
-                                 context=ctx)
+    configuration = instance_config.opened(vault, str(instance.id), instance.configuration)
+    return entry.connector_class(configuration, credentials=credential, context=ctx)

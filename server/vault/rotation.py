@@ -25,11 +25,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server.db.models import AuthenticationConfig
+from server.db.models import AuthenticationConfig, IntegrationInstance
 from server.vault.envelope import MasterKey, check_unwraps, envelope_kid, is_envelope, rewrap
 from server.vault.errors import RotationError, WrongMasterKey
 from server.vault.vault import Vault
 
+#: Where instance configurations keep sealed secret fields (server.services.instance_config).
+SEALED = "__sealed__"
 DEFAULT_BATCH_SIZE = 100
 
 
@@ -73,6 +75,7 @@ def rotate_master_key(
         )
 
     to_rewrap, already, empty = _preflight(session_factory, old, new)
+    instances = _preflight_instances(session_factory, old, new)
     total = len(to_rewrap) + already + empty
     if old == new:
         return RotationReport(old.kid, new.kid, total, 0, already, empty, 0)
@@ -106,8 +109,54 @@ def rotate_master_key(
         if after_batch is not None:
             after_batch(batches)
 
+    rewrapped += _rewrap_instances(session_factory, old, new, instances, batch_size)
     action = vault_old.promote_next_key()
     return RotationReport(old.kid, new.kid, total, rewrapped, already, empty, batches, action)
+
+
+def _sealed_instances(session: Session) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+    """Instances whose configuration holds sealed secret fields (``__sealed__``)."""
+    rows = session.execute(select(IntegrationInstance.id, IntegrationInstance.configuration)
+                           .order_by(IntegrationInstance.id)).all()
+    return [(rid, cfg) for rid, cfg in rows if isinstance(cfg, dict) and cfg.get(SEALED)]
+
+
+def _preflight_instances(
+    session_factory: Callable[[], Session], old: MasterKey, new: MasterKey
+) -> list[uuid.UUID]:
+    with session_factory() as session:
+        rows = _sealed_instances(session)
+    pending = []
+    for row_id, cfg in rows:
+        envelope = cfg[SEALED]["envelope"]
+        kid = envelope_kid(envelope)
+        if kid == old.kid:
+            check_unwraps(old, str(row_id), envelope)
+            pending.append(row_id)
+        elif kid != new.kid:
+            raise WrongMasterKey(
+                f"the configuration secrets of instance {row_id} are sealed with master key "
+                f"{kid}, neither the current key ({old.kid}) nor the new one; nothing was changed")
+    return pending
+
+
+def _rewrap_instances(
+    session_factory: Callable[[], Session], old: MasterKey, new: MasterKey,
+    ids: list[uuid.UUID], batch_size: int,
+) -> int:
+    done = 0
+    for start in range(0, len(ids), batch_size):
+        with session_factory() as session:
+            for instance in session.scalars(select(IntegrationInstance).where(
+                    IntegrationInstance.id.in_(ids[start:start + batch_size]))):
+                sealed = dict(instance.configuration or {}).get(SEALED)
+                if not sealed or envelope_kid(sealed["envelope"]) != old.kid:
+                    continue
+                instance.configuration = {**instance.configuration, SEALED: {
+                    **sealed, "envelope": rewrap(old, new, str(instance.id), sealed["envelope"])}}
+                done += 1
+            session.commit()
+    return done
 
 
 def _preflight(

@@ -12,7 +12,8 @@ from server.db.models import Role
 from tests.foundation.conftest import PREFIX, Api
 
 #: Operations reachable without a token.
-PUBLIC = {("GET", f"{PREFIX}/health"), ("GET", f"{PREFIX}/openapi.json")}
+PUBLIC = {("GET", f"{PREFIX}/health"), ("GET", f"{PREFIX}/openapi.json"),
+          ("POST", f"{PREFIX}/webhook/{{key}}")}  # inbound webhooks verify signatures instead
 #: POSTs that change nothing (dry runs): auditors may use them.
 READ_ONLY = re.compile(r"/mappings/\{[^}]+\}/(validate|test)$")
 #: Token and principal administration: admin only.
@@ -63,7 +64,12 @@ def _operations(api: Api) -> list[tuple[str, str]]:
 
 
 def _concrete(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+    """A path with unknown but well-formed values: ids are UUIDs, revisions numbers."""
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return "999999" if name in {"revision", "version", "other"} else str(uuid.uuid4())
+
+    return re.sub(r"\{([^}]+)\}", value, path)
 
 
 def _shape(path: str) -> str:

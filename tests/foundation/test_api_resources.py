@@ -154,7 +154,7 @@ def test_subscription_round_trip(api: Api) -> None:
     inst = _instance(api)
     created = api.post("/event-subscriptions", {
         "instance_id": inst["id"], "event_type": "sync.failed", "action_type": "notification",
-        "filter_criteria": {"all": [{"field": "error_count", "op": "gt", "value": 0}]},
+        "filter_criteria": {"field": "data.error_count", "op": "gt", "value": 0},
     })
     assert created.status_code == 201, created.text
     sub = created.json()

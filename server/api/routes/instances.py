@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, select
 
 from server.api import crud
@@ -28,7 +28,7 @@ from server.db.models import (
     SyncExecution,
     SyncSchedule,
 )
-from server.services import activity
+from server.services import activity, instance_config
 from server.services.instances import activation_problems
 
 router = APIRouter(prefix="/instances", tags=["instances"],
@@ -68,13 +68,21 @@ def get_instance(instance_id: uuid.UUID, session: SessionDep, _: Reader) -> Inst
 
 @router.post("", response_model=InstanceRead, status_code=201,
              responses=problem_responses(409))
-def create_instance(body: InstanceCreate, session: SessionDep, who: Operator) -> InstanceRead:
+def create_instance(
+    body: InstanceCreate, request: Request, session: SessionDep, who: Operator
+) -> InstanceRead:
     crud.require_ref(session, IntegrationConnector, body.connector_id, "connector_id", "connector")
     if body.auth_config_id:
         crud.require_ref(session, AuthenticationConfig, body.auth_config_id, "auth_config_id",
                          "credential")
     crud.ensure_unique(session, IntegrationInstance.name, body.name)
-    obj = IntegrationInstance(id=uuid.uuid4(), created_by=who.id, **body.model_dump())
+    connector = session.get(IntegrationConnector, body.connector_id)
+    obj = IntegrationInstance(id=uuid.uuid4(), created_by=who.id,
+                              **body.model_dump(exclude={"configuration"}))
+    # The connector's secret fields (e.g. a HEC token) are sealed, never stored in clear.
+    obj.configuration = instance_config.seal(
+        request.app.state.vault, str(obj.id), connector.config_schema if connector else {},
+        body.configuration)
     session.add(obj)
     session.flush()
     activity.record(session, "instance.create", f"instance {obj.name!r} created",
@@ -85,7 +93,8 @@ def create_instance(body: InstanceCreate, session: SessionDep, who: Operator) ->
 
 @router.put("/{instance_id}", response_model=InstanceRead, responses=problem_responses(409))
 def update_instance(
-    instance_id: uuid.UUID, body: InstanceUpdate, session: SessionDep, who: Operator
+    instance_id: uuid.UUID, body: InstanceUpdate, request: Request, session: SessionDep,
+    who: Operator,
 ) -> InstanceRead:
     obj = crud.get_or_404(session, IntegrationInstance, instance_id, "instance")
     if body.name is not None:
@@ -93,7 +102,16 @@ def update_instance(
     if body.auth_config_id:
         crud.require_ref(session, AuthenticationConfig, body.auth_config_id, "auth_config_id",
                          "credential")
+    incoming = body.configuration
+    body.model_fields_set.discard("configuration")
     changed = crud.apply_changes(obj, body)
+    if incoming is not None:
+        sealed = instance_config.seal(request.app.state.vault, str(obj.id),
+                                      obj.connector.config_schema or {}, incoming,
+                                      stored=obj.configuration)
+        if sealed != obj.configuration:
+            obj.configuration = sealed
+            changed["configuration"] = True
     if changed:
         activity.record(session, "instance.update", f"instance {obj.name!r} updated",
                         principal=who, instance_id=obj.id, details={"fields": sorted(changed)})

@@ -3,10 +3,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from server.api.types import JsonObject, Name, ShortText, Text, Url
 from server.db.models import InstanceStatus, SyncStatus, TriggerType
+from server.services.instance_config import SEALED
 
 
 class InstanceOptions(BaseModel):
@@ -55,7 +56,10 @@ class InstanceRead(BaseModel):
     name: str
     connector_id: uuid.UUID
     status: InstanceStatus
-    configuration: JsonObject
+    configuration: JsonObject = Field(description="The public fields; secret fields are "
+                                      "write-only (see secret_fields)")
+    secret_fields: list[str] = Field(default_factory=list,
+                                     description="Secret fields that are set (stored sealed)")
     options: InstanceOptions
     connection_url: str | None
     auth_config_id: uuid.UUID | None
@@ -65,6 +69,15 @@ class InstanceRead(BaseModel):
     last_connected: dt.datetime | None
     error_message: Text | None
     version_compatibility: str | None
+
+
+    @model_validator(mode="after")
+    def _hide_sealed(self) -> InstanceRead:
+        sealed = self.configuration.get(SEALED)
+        if sealed is not None:
+            self.secret_fields = list(sealed.get("fields", []))
+            self.configuration = {k: v for k, v in self.configuration.items() if k != SEALED}
+        return self
 
 
 class LastSync(BaseModel):

@@ -1,0 +1,53 @@
+"""Secret fields of a connector's configuration are sealed at rest and never returned."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from server.db.engine import make_session_factory
+from server.db.models import IntegrationInstance
+from server.services.registry import Registry
+from server.sync.runtime import build_connector
+from server.vault import MasterKey, Vault, rotate_master_key
+from tests.support.api import Api
+
+HEC = "hec-" + uuid.uuid4().hex
+
+
+def test_config_secrets_are_sealed_masked_kept_and_rotated(api: Api, tmp_path: object) -> None:
+    created = api.create_instance("SIEM", "splunk", {
+        "base_url": "http://127.0.0.1:9", "hec_url": "http://127.0.0.1:9",
+        "hec_token": HEC}, activate=False)
+    assert created["secret_fields"] == ["hec_token"]
+    assert "hec_token" not in created["configuration"]
+    assert HEC not in api.get(f"/instances/{created['id']}").text
+    with api.engine.connect() as conn:
+        assert HEC not in str(conn.execute(text("select configuration from "
+                                                "integration_instances")).all())
+
+    # An update that leaves the secret out keeps it; the connector still gets it.
+    updated = api.put(f"/instances/{created['id']}", {"configuration": {
+        "base_url": "http://127.0.0.1:10", "hec_url": "http://127.0.0.1:10"}}).json()
+    assert updated["secret_fields"] == ["hec_token"]
+    app = api.client.app  # type: ignore[attr-defined]
+    vault: Vault = app.state.vault
+    registry: Registry = app.state.registry
+    factory = make_session_factory(api.engine)
+    with factory() as session:
+        instance = session.get(IntegrationInstance, uuid.UUID(created["id"]))
+        assert instance is not None
+        connector = build_connector(session, registry, vault, instance)
+        assert connector.config.hec_token.get_secret_value() == HEC  # type: ignore[attr-defined]
+        assert connector.config.base_url == "http://127.0.0.1:10"  # type: ignore[attr-defined]
+
+    # Rotating the master key re-wraps instance secrets too.
+    new_key = MasterKey.generate()
+    rotate_master_key(factory, vault, new_key)
+    with factory() as session:
+        instance = session.get(IntegrationInstance, uuid.UUID(created["id"]))
+        assert instance is not None
+        rotated = Vault.from_key(new_key)
+        connector = build_connector(session, registry, rotated, instance)
+        assert connector.config.hec_token.get_secret_value() == HEC  # type: ignore[attr-defined]
