@@ -42,6 +42,15 @@ STATUS_COLORS = {
     "error": "#c62828",
     "failed": "#c62828",
     "failing": "#c62828",
+    "passed": "#2e7d32",
+    "ok": "#2e7d32",
+    "valid": "#2e7d32",
+    "skipped": "#757575",
+    "untested": "#757575",
+    "expires soon": "#b26a00",
+    "expired": "#c62828",
+    "lost": "#c62828",
+    "stopped": "#757575",
 }
 
 

@@ -1,0 +1,1 @@
+"""Credentials: list, create, test, refresh, browser sign-in; secrets typed, never shown."""

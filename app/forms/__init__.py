@@ -1,0 +1,1 @@
+"""Forms generated from JSON Schema (connector configuration, credentials)."""

@@ -1,0 +1,1 @@
+"""The connector library (the Connectors page and the wizard's first step)."""
