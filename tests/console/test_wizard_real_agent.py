@@ -115,7 +115,8 @@ def test_wizard_creates_a_file_import_that_syncs(
         params.name.setText("wizard-people")
         assert not params.advanced.expanded
         params.advanced.toggle.click()
-        assert params.advanced.expanded and params.timeout.isVisible()
+        assert params.advanced.expanded
+        assert params.timeout.isVisible()
         params.timeout.setValue(20)
 
         await _next(wizard, Step.TEST)
