@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ConfigImportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document: str = Field(max_length=5_000_000,
+                          description="The YAML file (`simpletrust config export`)")
+    dry_run: bool = Field(default=False, description="Validate and plan only")
+    prune: bool = Field(default=False, description="Also delete instances, credentials and "
+                        "custom connectors the file does not list")
+    secrets: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Secret values by credential name: "
+        "`{\"github-token\": {\"token\": \"…\"}}`; never echoed back")
+
+
+class ChangeRead(BaseModel):
+    action: str = Field(description="create, update or delete")
+    object: str = Field(description="e.g. `instances[GitHub]`")
+    fields: list[str]
+
+
+class ConfigImportResult(BaseModel):
+    applied: bool
+    changes: list[ChangeRead]
+    diff: str = Field(description="Unified diff from the live export to the result")
+    missing_secrets: dict[str, list[str]] = Field(
+        description="Secret fields still to bind, by credential name (POST /config/secrets)")
+
+
+class SecretsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secrets: dict[str, dict[str, str]]
+
+
+class SecretsResult(BaseModel):
+    bound: list[str]
+    missing_secrets: dict[str, list[str]]
