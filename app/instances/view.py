@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, Signal
+from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -34,6 +34,8 @@ from app.qt.aio import BackgroundOp
 from app.qt.models import ROW_ROLE, Column, DictTableModel, SearchProxy
 from app.qt.session import AgentSession
 from app.shell.page import Page
+from app.wizard.history import REVISIONS_PATH, HistoryDialog
+from app.wizard.wizard import ConfigWizard, open_wizard
 
 STATUSES = ("configuring", "active", "inactive", "error")
 STATUS_CONCURRENCY = 6
@@ -156,7 +158,10 @@ class InstancesPage(Page):
         layout.restore_header(header, "instances")
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.root.addWidget(self.table, 1)
+        self._build_actions()
+        self._update_actions()
 
+    def _build_actions(self) -> None:
         actions = QHBoxLayout()
         self.count_label = QLabel("")
         self.count_label.setObjectName("Hint")
@@ -164,15 +169,31 @@ class InstancesPage(Page):
         self.pause_button = QPushButton("&Pause")
         self.test_button = QPushButton("&Test connection")
         self.sync_button = QPushButton("&Sync now")
+        self.new_button = QPushButton("&New…")
+        self.new_button.setToolTip("Configure a new integration (Ctrl+N)")
+        self.clone_button = QPushButton("&Clone…")
+        self.clone_button.setToolTip("A new instance with this one's settings")
+        self.history_button = QPushButton("&History…")
+        self.history_button.setToolTip("Configuration revisions and what each changed")
+        self.new_button.clicked.connect(self.open_new_wizard)
+        self.clone_button.clicked.connect(self.open_clone_wizard)
+        self.history_button.clicked.connect(self.open_history)
         self.activate_button.clicked.connect(lambda: self.run_action("activate"))
         self.pause_button.clicked.connect(lambda: self.run_action("deactivate"))
         self.test_button.clicked.connect(lambda: self.run_action("test"))
         self.sync_button.clicked.connect(lambda: self.run_action("sync"))
         actions.addWidget(self.count_label, 1)
-        for button in (self.activate_button, self.pause_button, self.test_button, self.sync_button):
+        for button in (
+            self.activate_button,
+            self.pause_button,
+            self.test_button,
+            self.sync_button,
+            self.history_button,
+            self.clone_button,
+            self.new_button,
+        ):
             actions.addWidget(button)
         self.root.addLayout(actions)
-        self._update_actions()
 
     def focus_search(self) -> None:
         self.search.setFocus()
@@ -245,6 +266,33 @@ class InstancesPage(Page):
             button.setToolTip("" if offered else "This agent does not offer this action yet.")
         if connected and not writable:
             self.activate_button.setToolTip(f"Your role ({self.session.role}) is read-only.")
+        self.new_button.setEnabled(connected and writable)
+        self.clone_button.setEnabled(bool(row) and connected and writable)
+        has_history = self.session.supports("GET", REVISIONS_PATH)
+        self.history_button.setVisible(has_history)  # hidden where the agent has no revisions
+        self.history_button.setEnabled(bool(row) and connected and has_history)
+
+    def open_new_wizard(self) -> ConfigWizard:
+        wizard = open_wizard(self.session, self.window())
+        wizard.sig_created.connect(lambda _created: self.refresh())
+        return wizard
+
+    def open_clone_wizard(self) -> ConfigWizard | None:
+        row = self.selected()
+        if row is None:
+            return None
+        wizard = open_wizard(self.session, self.window(), clone_of=row)
+        wizard.sig_created.connect(lambda _created: self.refresh())
+        return wizard
+
+    def open_history(self) -> HistoryDialog | None:
+        row = self.selected()
+        if row is None:
+            return None
+        dialog = HistoryDialog(self.session, row, self.window())
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def run_action(self, action: str) -> None:
         row = self.selected()

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from app.connect.dialog import ConnectDialog
 from app.core.connection import ConnectionState, ConnectionStatus
 from app.core.profiles import ProfileStore, TokenStore
+from app.instances.view import InstancesPage
 from app.qt import layout
 from app.qt.aio import BackgroundOp, progress_hub
 from app.qt.session import AgentSession
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self._action(file_menu, "&Connect to agent…", "Ctrl+O", self.open_connect_dialog)
+        self._action(file_menu, "&New integration…", "Ctrl+N", self.open_wizard)
         self._action(file_menu, "&Retry connection now", "Ctrl+R", self.session.retry_now)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
@@ -151,6 +153,7 @@ class MainWindow(QMainWindow):
         lines = [f"Ctrl+{n}\t{p.title}" for n, p in enumerate(self.pages, start=1)]
         lines += [
             "Ctrl+O\tConnect to an agent",
+            "Ctrl+N\tNew integration (the configuration wizard)",
             "Ctrl+R\tRetry the connection now",
             "F5\tRefresh the page",
             "Ctrl+F\tSearch on the page",
@@ -161,6 +164,13 @@ class MainWindow(QMainWindow):
             QMessageBox.Icon.Information, "Keyboard shortcuts", "\n".join(lines), parent=self
         )
         box.open()
+
+    def open_wizard(self) -> None:
+        """Ctrl+N: the configuration wizard (from the Instances page, which then reloads)."""
+        if self.session.is_connected:
+            page = self.page(InstancesPage)
+            assert isinstance(page, InstancesPage)
+            page.open_new_wizard()
 
     def refresh_current(self) -> None:
         if self.session.is_connected:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QWidget
 
+from app.credentials.view import CredentialsPage
 from app.home.view import HomePage
 from app.instances.view import InstancesPage
+from app.library.view import ConnectorsPage
 from app.logs.view import LogsPage
 from app.qt.session import AgentSession
 from app.shell.page import Page, PlaceholderPage
@@ -14,9 +16,9 @@ from app.shell.page import Page, PlaceholderPage
 def build_pages(session: AgentSession, parent: QWidget) -> list[Page]:
     return [
         HomePage(session, parent),
-        PlaceholderPage("Connectors", "The connector library.", session, parent),
+        ConnectorsPage(session, parent),
         InstancesPage(session, parent),
-        PlaceholderPage("Credentials", "Credentials", session, parent),
+        CredentialsPage(session, parent),
         PlaceholderPage("Status", "Status", session, parent),
         LogsPage(session, parent),
         PlaceholderPage(
