@@ -1,0 +1,181 @@
+"""Schedules: slot arithmetic, the once-only claim under racing agents, and the scheduler
+inside a running agent (missed slots run once, pause/resume, API changes without restart)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from typing import Any
+
+from sqlalchemy import update
+
+from server.db.engine import make_session_factory
+from server.db.models import (
+    IntegrationInstance,
+    ScheduleSlot,
+    ScheduleType,
+    SyncExecution,
+    SyncSchedule,
+    TriggerType,
+)
+from server.db.types import utcnow
+from server.scheduler.service import SchedulerService
+from server.scheduler.slots import SlotClaim, claim_slot, following_slot, jitter_of
+from server.sync.manager import create_execution
+from tests.support.api import Api
+from tests.support.record_source import Source, generic_rest_config, serve_source
+from tests.webhooks.helpers import count, wait_for
+
+UTC = dt.UTC
+LEASE = dt.timedelta(seconds=60)
+
+
+def _schedule(**kw: Any) -> SyncSchedule:
+    return SyncSchedule(id=uuid.uuid4(), instance_id=uuid.uuid4(), is_active=True,
+                        timezone=kw.pop("timezone", "UTC"), **kw)
+
+
+def test_interval_after_downtime_is_one_slot_then_cadence() -> None:
+    s = _schedule(schedule_type=ScheduleType.INTERVAL, interval_minutes=15)
+    slot = dt.datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+    # Down for 2 hours: the stored slot runs once; the next one keeps the :00/:15 cadence.
+    now = dt.datetime(2026, 1, 1, 12, 7, tzinfo=UTC)
+    assert following_slot(s, slot, now) == dt.datetime(2026, 1, 1, 12, 15, tzinfo=UTC)
+    assert following_slot(s, slot, slot) == dt.datetime(2026, 1, 1, 10, 15, tzinfo=UTC)
+
+
+def test_cron_follows_its_time_zone_across_daylight_saving() -> None:
+    s = _schedule(schedule_type=ScheduleType.CRON, cron_expression="0 2 * * *",
+                  timezone="Europe/Berlin")
+    winter_slot = dt.datetime(2026, 1, 9, 1, 0, tzinfo=UTC)  # 02:00 CET
+    summer_slot = dt.datetime(2026, 7, 9, 0, 0, tzinfo=UTC)  # 02:00 CEST
+    winter = following_slot(s, winter_slot, dt.datetime(2026, 1, 10, 12, 0, tzinfo=UTC))
+    summer = following_slot(s, summer_slot, dt.datetime(2026, 7, 10, 12, 0, tzinfo=UTC))
+    assert winter == dt.datetime(2026, 1, 11, 1, 0, tzinfo=UTC)  # missed the 10th: next day
+    assert summer == dt.datetime(2026, 7, 11, 0, 0, tzinfo=UTC)
+    assert following_slot(s, winter_slot, winter_slot) == dt.datetime(2026, 1, 10, 1, 0,
+                                                                      tzinfo=UTC)
+
+
+def test_jitter_is_bounded_and_the_same_on_every_agent() -> None:
+    sid, slot = uuid.uuid4(), dt.datetime(2026, 1, 1, tzinfo=UTC)
+    values = {jitter_of(sid, slot, 30) for _ in range(3)}
+    assert len(values) == 1
+    assert 0 <= values.pop() < 30
+    assert jitter_of(sid, slot, 0) == 0
+    spread = {round(jitter_of(uuid.uuid4(), slot, 30)) for _ in range(50)}
+    assert len(spread) > 10
+
+
+def _instance_with_schedule(api: Api, url: str, **schedule: Any) -> tuple[dict[str, Any],
+                                                                          dict[str, Any]]:
+    instance = api.create_instance(f"Dir {uuid.uuid4().hex[:6]}", "generic-rest",
+                                   generic_rest_config(url))
+    body = {"instance_id": instance["id"], "schedule_type": "interval",
+            "interval_minutes": 60, **schedule}
+    resp = api.post("/schedules", body)
+    assert resp.status_code == 201, resp.text
+    return instance, resp.json()
+
+
+def _set_slot(api: Api, schedule_id: str, slot: dt.datetime) -> None:
+    with make_session_factory(api.engine)() as session:
+        session.execute(update(SyncSchedule).where(SyncSchedule.id == uuid.UUID(schedule_id))
+                        .values(next_execution=slot))
+        session.commit()
+
+
+def test_racing_agents_claim_a_slot_exactly_once(api: Api) -> None:
+    with serve_source(Source(5)) as url:
+        _, schedule = _instance_with_schedule(api, url)
+    slot = utcnow().replace(microsecond=0) - dt.timedelta(minutes=1)
+    _set_slot(api, schedule["id"], slot)
+    factory = make_session_factory(api.engine)
+    results: list[SlotClaim] = []
+    barrier = threading.Barrier(6)
+
+    def agent(n: int) -> None:
+        barrier.wait()
+        with factory() as session:
+            results.append(claim_slot(session, uuid.UUID(schedule["id"]), slot, f"agent-{n}",
+                                      utcnow(), LEASE))
+
+    threads = [threading.Thread(target=agent, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.claimed for r in results) == 1
+    assert {r.reason for r in results if not r.claimed} <= {"taken", "stale"}
+    winner = next(r for r in results if r.claimed)
+    assert winner.reason == "started"
+    assert count(api, ScheduleSlot) == 1
+    assert count(api, SyncExecution) == 1
+    assert winner.next_slot is not None
+    assert winner.next_slot > utcnow()
+
+
+def test_busy_instance_skips_the_slot_and_logs_it(api: Api) -> None:
+    with serve_source(Source(5)) as url:
+        instance, schedule = _instance_with_schedule(api, url)
+    factory = make_session_factory(api.engine)
+    with factory() as session:
+        row = session.get(IntegrationInstance, uuid.UUID(instance["id"]))
+        assert row is not None
+        create_execution(session, row, TriggerType.MANUAL)  # pending, never started
+        session.commit()
+    slot = utcnow().replace(microsecond=0)
+    _set_slot(api, schedule["id"], slot)
+    with factory() as session:
+        claim = claim_slot(session, uuid.UUID(schedule["id"]), slot, "a", utcnow(), LEASE)
+    assert (claim.claimed, claim.reason, claim.execution_id) == (True, "skipped_active", None)
+    log = api.get(f"/logs/{instance['id']}", params={"operation": "schedule.skip"}).json()
+    assert "still running" in log["items"][0]["message"]
+
+
+def test_scheduler_runs_a_missed_slot_once_and_follows_api_changes(api: Api) -> None:
+    scheduler: SchedulerService = api.client.app.state.scheduler  # type: ignore[attr-defined]
+    with serve_source(Source(25)) as url:
+        instance, schedule = _instance_with_schedule(api, url, jitter_seconds=0)
+        sid = uuid.UUID(schedule["id"])
+        planned = wait_for(lambda: scheduler.planned().get(sid))
+        assert abs((planned - dt.datetime.fromisoformat(schedule["next_execution"]))
+                   .total_seconds()) < 1
+        # The agent was "down" for three hours of an hourly schedule: one run, not three.
+        _set_slot(api, schedule["id"], utcnow() - dt.timedelta(hours=3))
+        scheduler.schedule_changed(sid)
+        runs = wait_for(lambda: api.get("/sync-executions", params={
+            "instance_id": instance["id"]}).json()["items"])
+        api.wait(runs[0]["id"])
+        after = api.get(f"/schedules/{schedule['id']}").json()
+        assert runs[0]["trigger_type"] == "scheduled"
+        assert runs[0]["schedule_id"] == schedule["id"]
+        assert dt.datetime.fromisoformat(after["next_execution"]) > utcnow()
+        assert after["last_execution"] is not None
+        assert len(api.get("/sync-executions", params={
+            "instance_id": instance["id"]}).json()["items"]) == 1
+
+        # Pause: the timer goes at once; resume: it comes back.
+        assert api.put(f"/schedules/{schedule['id']}", {"is_active": False}).status_code == 200
+        wait_for(lambda: sid not in scheduler.planned())
+        api.put(f"/schedules/{schedule['id']}", {"is_active": True, "interval_minutes": 5,
+                                                 "jitter_seconds": 20})
+        slot = wait_for(lambda: scheduler.planned().get(sid))
+        assert slot - utcnow() <= dt.timedelta(minutes=5)
+        assert api.get(f"/schedules/{schedule['id']}").json()["jitter_seconds"] == 20
+
+
+def test_schedule_rows_changed_elsewhere_are_picked_up_by_refresh(api: Api) -> None:
+    """Another agent's API changed the row: the periodic refresh re-plans it."""
+    scheduler: SchedulerService = api.client.app.state.scheduler  # type: ignore[attr-defined]
+    with serve_source(Source(3)) as url:
+        instance, schedule = _instance_with_schedule(api, url)
+        sid = uuid.UUID(schedule["id"])
+        wait_for(lambda: scheduler.planned().get(sid))
+        soon = utcnow().replace(microsecond=0) + dt.timedelta(seconds=1)
+        _set_slot(api, schedule["id"], soon)  # no notification: only the refresh sees it
+        runs = wait_for(lambda: api.get("/sync-executions", params={
+            "instance_id": instance["id"]}).json()["items"], timeout=20)
+        api.wait(runs[0]["id"])
+    assert runs[0]["options"]["slot"] == soon.isoformat()
