@@ -15,8 +15,9 @@ import json
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from server.api.schemas.instances import InstanceOptions
 from server.api.types import JsonList, JsonObject, Name, ShortText, Text, TimeZone, Url
 from server.db.models import ActionType, AuthType, ScheduleType
 
@@ -160,11 +161,19 @@ def canonical_subscription(s: SubscriptionDoc) -> dict[str, Any]:
             "active": s.active}
 
 
+def _options(options: dict[str, Any]) -> dict[str, Any]:
+    """Agent-side options with their defaults, as the API stores them (unchanged if invalid)."""
+    try:
+        return InstanceOptions.model_validate(options).model_dump()
+    except ValidationError:
+        return options
+
+
 def canonical_instance(i: InstanceDoc) -> dict[str, Any]:
     return {
         "name": i.name, "connector": i.connector, "credential": i.credential,
         "enabled": i.enabled, "configuration": sorted_json(i.configuration),
-        "options": sorted_json(i.options), "connection_url": i.connection_url,
+        "options": sorted_json(_options(i.options)), "connection_url": i.connection_url,
         "version_compatibility": i.version_compatibility,
         "mappings": sorted((canonical_mapping(m) for m in i.mappings),
                            key=lambda m: str(m["name"])),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.sdk.auth.models import FIELD_MODELS, auth_method
+from connectors.sdk.auth.models import FIELD_MODELS, auth_method, public_values
 from connectors.sdk.fields import secret_field_names
 from server.config_code.document import (
     ConnectorDoc,
@@ -39,6 +40,17 @@ def secret_names(auth_type: AuthType) -> list[str]:
     return sorted(secret_field_names(FIELD_MODELS[auth_method(auth_type.value)]))
 
 
+def public_fields(auth_type: AuthType, fields: dict[str, Any]) -> dict[str, Any]:
+    """The non-secret fields with the method's defaults filled in (as the API stores them),
+    so a minimal file and the stored credential compare equal; unchanged if invalid."""
+    model = FIELD_MODELS[auth_method(auth_type.value)]
+    stand_ins = {n: "stand-in" for n in secret_field_names(model) if n not in fields}
+    try:
+        return public_values(model.model_validate({**fields, **stand_ins}))
+    except ValidationError:
+        return dict(fields)
+
+
 def _version(value: str) -> int:
     return int(value) if value.isdigit() and int(value) >= 1 else 1
 
@@ -67,7 +79,7 @@ def export_document(session: Session) -> dict[str, Any]:
     creds = list(session.scalars(select(AuthenticationConfig)))
     cred_names = {c.id: c.name for c in creds}
     credentials = [canonical_credential(CredentialDoc(
-        name=c.name, type=c.auth_type, fields=c.oauth_config or {},
+        name=c.name, type=c.auth_type, fields=public_fields(c.auth_type, c.oauth_config or {}),
         expiration=c.expiration, system_account=c.is_system_account),
         secret_names(c.auth_type)) for c in creds]
     keys = dict(session.execute(select(IntegrationConnector.id, IntegrationConnector.key)).all())

@@ -40,7 +40,12 @@ from server.config_code.document import (
     load,
     sorted_json,
 )
-from server.config_code.exporter import action_config_out, export_document, secret_names
+from server.config_code.exporter import (
+    action_config_out,
+    export_document,
+    public_fields,
+    secret_names,
+)
 from server.db.models import (
     ActionType,
     AuthenticationConfig,
@@ -305,8 +310,9 @@ def _merge(live: dict[str, Any], doc: Document, prune: bool) -> dict[str, Any]:
     connectors = {c["key"]: c for c in ([] if prune else live["connectors"])}
     connectors.update({c.key: canonical_connector(c) for c in doc.connectors})
     creds = {c["name"]: c for c in ([] if prune else live["credentials"])}
-    creds.update({c.name: canonical_credential(c, secret_names(c.type))
-                  for c in doc.credentials})
+    creds.update({c.name: canonical_credential(
+        c.model_copy(update={"fields": public_fields(c.type, c.fields)}), secret_names(c.type))
+        for c in doc.credentials})
     live_instances = {i["name"]: i for i in live["instances"]}
     instances = {} if prune else dict(live_instances)
     for inst in doc.instances:
@@ -426,7 +432,7 @@ def _bind(ctx: _Context, obj: AuthenticationConfig, public: dict[str, Any],
     try:
         fields = credentials.validate_fields(obj.auth_type, values)
     except credentials.CredentialFieldsError:
-        obj.oauth_config = dict(public)  # secrets still missing: bound later
+        obj.oauth_config = public_fields(obj.auth_type, public)  # secrets bound later
         if not keep_stored:
             obj.credentials = {}
         return
