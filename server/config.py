@@ -64,6 +64,24 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_from: str = "simpletrust@localhost"
     smtp_starttls: bool = True
+    #: Integration health (issue 7): how often the agent rolls metrics up and evaluates
+    #: alerts, how long raw samples are kept, and who may scrape the Prometheus endpoint.
+    monitoring_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
+    metrics_retention_days: int = Field(default=14, ge=1, le=3650)
+    prometheus_anonymous_loopback: bool = False
+    #: Recovery: attempts of a failing stream within one sync, and the longest rate-limit wait.
+    sync_retry_attempts: int = Field(default=3, ge=1, le=20)
+    sync_retry_backoff_seconds: float = Field(default=5.0, ge=0, le=3600)
+    sync_max_rate_limit_wait_seconds: float = Field(default=900.0, ge=0, le=86_400)
+    #: Consecutive failed syncs that open the circuit breaker (the instance goes to error).
+    circuit_breaker_failures: int = Field(default=3, ge=1, le=100)
+    circuit_breaker_cooldown_seconds: float = Field(default=900.0, ge=0, le=86_400)
+    #: Alerts: failed syncs in a row, a sync running this many times its usual duration,
+    #: throttled requests per hour.
+    alert_failed_syncs: int = Field(default=2, ge=1, le=100)
+    alert_hung_factor: float = Field(default=3.0, ge=1.0, le=100.0)
+    alert_hung_min_seconds: float = Field(default=900.0, ge=0, le=86_400)
+    alert_throttled_per_hour: int = Field(default=50, ge=1, le=1_000_000)
 
     @field_validator("log_level", mode="before")
     @classmethod

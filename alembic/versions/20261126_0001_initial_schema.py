@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-26 10:57:28.784219
+Create Date: 2026-11-26 11:13:58.499767
 """
 
 from collections.abc import Sequence
@@ -425,6 +425,119 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "alerts",
+        sa.Column("active_key", sa.String(length=300), nullable=True),
+        sa.Column("fingerprint", sa.String(length=300), nullable=False),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "consecutive_failures",
+                "instance_error",
+                "sync_hung",
+                "instance_stale",
+                "credential_expiring",
+                "throttling_spike",
+                "version_incompatible",
+                name="alert_kind",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "severity",
+            sa.Enum(
+                "warning",
+                "critical",
+                name="alert_severity",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "open",
+                "acknowledged",
+                "resolved",
+                name="alert_status",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("instance_id", sa.Uuid(), nullable=True),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("hint", sa.Text(), nullable=True),
+        sa.Column(
+            "details",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("first_seen_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("acknowledged_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("acknowledged_by", sa.Uuid(), nullable=True),
+        sa.Column("resolved_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["acknowledged_by"],
+            ["principals.id"],
+            name=op.f("fk_alerts_acknowledged_by_principals"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_alerts_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
+        sa.UniqueConstraint("active_key", name=op.f("uq_alerts_active_key")),
+    )
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_alerts_fingerprint"), ["fingerprint"], unique=False)
+        batch_op.create_index(batch_op.f("ix_alerts_instance_id"), ["instance_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_alerts_status"), ["status", "last_seen_at"], unique=False
+        )
+
+    op.create_table(
+        "circuit_breakers",
+        sa.Column("instance_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "state",
+            sa.Enum(
+                "closed",
+                "open",
+                name="breaker_state",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("opened_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("retry_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("trips", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_circuit_breakers_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("instance_id", name=op.f("pk_circuit_breakers")),
+    )
+    op.create_table(
         "connector_metrics",
         sa.Column("instance_id", sa.Uuid(), nullable=False),
         sa.Column("period_start", server.db.types.UtcDateTime(timezone=True), nullable=False),
@@ -436,6 +549,13 @@ def upgrade() -> None:
         sa.Column("data_transferred", sa.Integer(), nullable=False),
         sa.Column("api_calls", sa.Integer(), nullable=False),
         sa.Column("throttling_events", sa.Integer(), nullable=False),
+        sa.Column("granularity", sa.String(length=8), nullable=False),
+        sa.Column("response_time_p50", sa.Integer(), nullable=False),
+        sa.Column("response_time_p95", sa.Integer(), nullable=False),
+        sa.Column("records_processed", sa.Integer(), nullable=False),
+        sa.Column("syncs", sa.Integer(), nullable=False),
+        sa.Column("failed_syncs", sa.Integer(), nullable=False),
+        sa.Column("average_sync_duration", sa.Integer(), nullable=False),
         sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -1193,6 +1313,58 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "metric_samples",
+        sa.Column("instance_id", sa.Uuid(), nullable=False),
+        sa.Column("sync_id", sa.Uuid(), nullable=True),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "request",
+                "sync",
+                name="sample_kind",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("recorded_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("duration_ms", sa.Float(), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("unavailable", sa.Boolean(), nullable=False),
+        sa.Column("throttled", sa.Boolean(), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("bytes_sent", sa.Integer(), nullable=False),
+        sa.Column("bytes_received", sa.Integer(), nullable=False),
+        sa.Column("records", sa.Integer(), nullable=False),
+        sa.Column("error_category", sa.String(length=32), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_metric_samples_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["sync_id"],
+            ["sync_executions.id"],
+            name=op.f("fk_metric_samples_sync_id_sync_executions"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_samples")),
+    )
+    with op.batch_alter_table("metric_samples", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_metric_samples_instance_id"),
+            ["instance_id", "recorded_at"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_metric_samples_recorded_at"), ["recorded_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_metric_samples_sync_id"), ["sync_id"], unique=False)
+
+    op.create_table(
         "schedule_slots",
         sa.Column("schedule_id", sa.Uuid(), nullable=False),
         sa.Column("slot_time", server.db.types.UtcDateTime(timezone=True), nullable=False),
@@ -1235,12 +1407,81 @@ def upgrade() -> None:
             batch_op.f("ix_schedule_slots_execution_id"), ["execution_id"], unique=False
         )
 
+    op.create_table(
+        "tasks",
+        sa.Column("active_key", sa.String(length=300), nullable=True),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "open",
+                "resolved",
+                name="task_status",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("instance_id", sa.Uuid(), nullable=True),
+        sa.Column("sync_id", sa.Uuid(), nullable=True),
+        sa.Column("error_category", sa.String(length=32), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("hint", sa.Text(), nullable=True),
+        sa.Column("occurrences", sa.Integer(), nullable=False),
+        sa.Column("resolution", sa.Text(), nullable=True),
+        sa.Column("resolved_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("external_instance_id", sa.Uuid(), nullable=True),
+        sa.Column(
+            "external_ref",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["external_instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_tasks_external_instance_id_integration_instances"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["integration_instances.id"],
+            name=op.f("fk_tasks_instance_id_integration_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["sync_id"],
+            ["sync_executions.id"],
+            name=op.f("fk_tasks_sync_id_sync_executions"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
+        sa.UniqueConstraint("active_key", name=op.f("uq_tasks_active_key")),
+    )
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_tasks_instance_id"), ["instance_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_tasks_status"), ["status"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_tasks_status"))
+        batch_op.drop_index(batch_op.f("ix_tasks_instance_id"))
+
+    op.drop_table("tasks")
     with op.batch_alter_table("schedule_slots", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_schedule_slots_execution_id"))
 
     op.drop_table("schedule_slots")
+    with op.batch_alter_table("metric_samples", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_metric_samples_sync_id"))
+        batch_op.drop_index(batch_op.f("ix_metric_samples_recorded_at"))
+        batch_op.drop_index(batch_op.f("ix_metric_samples_instance_id"))
+
+    op.drop_table("metric_samples")
     with op.batch_alter_table("integration_logs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_integration_logs_timestamp"))
         batch_op.drop_index(batch_op.f("ix_integration_logs_sync_id"))
@@ -1311,6 +1552,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_connector_metrics_period_start"))
 
     op.drop_table("connector_metrics")
+    op.drop_table("circuit_breakers")
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alerts_status"))
+        batch_op.drop_index(batch_op.f("ix_alerts_instance_id"))
+        batch_op.drop_index(batch_op.f("ix_alerts_fingerprint"))
+
+    op.drop_table("alerts")
     op.drop_table("action_invocations")
     with op.batch_alter_table("integration_instances", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_integration_instances_connector_id"))

@@ -5,6 +5,11 @@ that fails goes to the dead-letter table and counts as failed, never failing the
 the batch, and commit it together with the stream's checkpoint. A full refresh then marks the
 records it did not see as deleted. Database work runs in a thread so the agent's event loop (its
 API) stays responsive while a sync writes.
+
+Failures are handled by class (:mod:`server.monitoring.recovery`): a stream that fails with a
+transient error is retried from its last checkpoint with backoff, a rate limit is waited out,
+refused credentials are refreshed once; when the sync ends, the monitoring hook records its
+metrics, runs the circuit breaker and evaluates the instance's alerts.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from connectors.sdk import (
     StreamDescriptor,
     SyncMode,
 )
+from connectors.sdk.auth.oauth import OAuth2Auth
 from connectors.sdk.connector import Connector
+from connectors.sdk.http import RetryPolicy
 from server import audit
 from server.db.models import (
     DeadLetter,
@@ -41,6 +48,9 @@ from server.db.models import (
 )
 from server.db.types import utcnow
 from server.events.emit import emit_sync_finished
+from server.monitoring import hooks as monitoring_hooks
+from server.monitoring import recovery, samples
+from server.monitoring.config import MonitoringConfig
 from server.services import activity
 from server.services.registry import Registry
 from server.sync import store
@@ -76,6 +86,27 @@ class StreamRun:
     dead: list[dict[str, Any]] = field(default_factory=list)
     counts: store.Counts = field(default_factory=store.Counts)
     written_since_analyze: int = 0
+    #: Written since the last committed checkpoint: a retry of the stream reads them again.
+    since_checkpoint: store.Counts = field(default_factory=store.Counts)
+    dead_since_checkpoint: list[uuid.UUID] = field(default_factory=list)
+    #: Records a retry will read again that were already counted (absorbed as they come).
+    reread: int = 0
+
+    def committed(self, raw: store.Counts, dead_ids: list[uuid.UUID], *, checkpoint: bool
+                  ) -> None:
+        """A batch was committed, with a checkpoint or without one."""
+        if checkpoint:
+            self.since_checkpoint, self.dead_since_checkpoint = store.Counts(), []
+        else:
+            self.since_checkpoint.add(raw)
+            self.dead_since_checkpoint += dead_ids
+
+
+@dataclass
+class OpenedStream:
+    run: StreamRun
+    state: dict[str, Any] | None
+    mode: SyncMode
 
 
 def _key_of(record: dict[str, Any], primary_key: tuple[str, ...]) -> str | None:
@@ -103,15 +134,26 @@ class SyncEngine:
         self.agent_id = agent_id
         self.batch_size = batch_size
         self.lease = LEASE
+        #: Issue 7: thresholds, recovery by error class, the HTTP clients' retry policy.
+        self.monitoring = MonitoringConfig()
+        self.recovery = recovery.RecoveryPolicy()
+        self.http_retry: RetryPolicy | None = None
+        self.sleep: Callable[[float], Any] = asyncio.sleep
+        self._recorders: dict[uuid.UUID, samples.SampleRecorder] = {}
 
     # ---- the run ------------------------------------------------------------------------
 
     async def run(self, execution_id: uuid.UUID, progress: Progress | None = None) -> SyncStatus:
         """Run (or resume) the execution to its end; returns its final status."""
-        connector, streams, done = await asyncio.to_thread(self._begin, execution_id)
+        connector, streams, done, early = await asyncio.to_thread(self._begin, execution_id)
         if connector is None:
-            return SyncStatus.FAILED
+            return early
+        recorder = samples.SampleRecorder(uuid.UUID(str(connector.context.instance_id)),
+                                          execution_id)
+        recorder.attach(connector.context.metrics)
+        self._recorders[execution_id] = recorder
         total = store.Counts()
+        attempts = recovery.Attempts()
         try:
             descriptors = {d.name: d for d in await connector.discover()}
             selected = streams or list(descriptors)
@@ -122,19 +164,24 @@ class SyncEngine:
             for name in selected:
                 if name in done:
                     continue
-                counts = await self._run_stream(execution_id, connector, descriptors[name],
-                                                total, progress)
+                counts, connector = await self._recovering_stream(
+                    execution_id, connector, descriptors[name], total, progress, attempts,
+                    recorder)
                 total.add(counts)
             await asyncio.to_thread(self._finish, execution_id, total, SyncStatus.COMPLETED,
-                                    None)
+                                    None, recorder.take())
             return SyncStatus.COMPLETED
         except SyncCancelled:
             await asyncio.to_thread(self._finish, execution_id, total, SyncStatus.CANCELLED,
-                                    {"message": "cancelled on request"})
+                                    {"message": "cancelled on request"}, recorder.take())
             return SyncStatus.CANCELLED
         except ConnectorError as exc:
+            error = exc.to_dict()
+            if attempts.retries or attempts.waits or attempts.refreshed:
+                error["recovery"] = {"retries": attempts.retries, "waits": attempts.waits,
+                                     "refreshed": attempts.refreshed}
             await asyncio.to_thread(self._finish, execution_id, total, SyncStatus.FAILED,
-                                    exc.to_dict())
+                                    error, recorder.take())
             return SyncStatus.FAILED
         except LeaseLost:
             log.warning("sync %s was taken over by another agent; this agent stops it",
@@ -149,22 +196,90 @@ class SyncEngine:
             await asyncio.to_thread(self._finish, execution_id, total, SyncStatus.FAILED,
                                     {"type": type(exc).__name__, "category": "internal",
                                      "message": "the sync failed unexpectedly; the agent log "
-                                                "has the details"})
+                                                "has the details"}, recorder.take())
             return SyncStatus.FAILED
         finally:
+            self._recorders.pop(execution_id, None)
             await connector.aclose()
 
-    async def _run_stream(
+    async def _recovering_stream(
         self, execution_id: uuid.UUID, connector: Connector[Any], desc: StreamDescriptor,
+        total: store.Counts, progress: Progress | None, attempts: recovery.Attempts,
+        recorder: samples.SampleRecorder,
+    ) -> tuple[store.Counts, Connector[Any]]:
+        """Run one stream; on a failure its class allows, retry it from its last checkpoint.
+        Returns its counts and the connector (rebuilt if credentials were refreshed)."""
+        previous: StreamRun | None = None
+        while True:
+            opened = await asyncio.to_thread(self._open_stream, execution_id, connector, desc,
+                                             previous)
+            try:
+                counts = await self._run_stream(execution_id, connector, opened, total,
+                                                progress)
+                return counts, connector
+            except ConnectorError as exc:
+                decision = self.recovery.decide(exc, attempts)
+                if not decision.retry:
+                    if decision.note:
+                        exc.message = f"{exc.message} ({decision.note})"
+                    raise
+                await asyncio.to_thread(self._note_retry, execution_id, opened.run, exc,
+                                        decision)
+                await self.sleep(decision.delay)
+                if decision.refresh:
+                    connector = await self._refreshed(connector, execution_id, recorder)
+                previous = opened.run
+
+    async def _refreshed(self, connector: Connector[Any], execution_id: uuid.UUID,
+                         recorder: samples.SampleRecorder) -> Connector[Any]:
+        """The connector rebuilt with its credentials loaded afresh (an OAuth token fetched
+        anew): the one refresh an authentication failure gets."""
+        await connector.aclose()
+        fresh = await asyncio.to_thread(self._rebuild, execution_id)
+        recorder.attach(fresh.context.metrics)
+        if isinstance(fresh.credentials, OAuth2Auth):
+            await fresh.credentials.aget_token(force=True)
+        return fresh
+
+    def _rebuild(self, execution_id: uuid.UUID) -> Connector[Any]:
+        with self.session_factory() as session:
+            execution = session.get(SyncExecution, execution_id)
+            assert execution is not None
+            instance = session.get(IntegrationInstance, execution.instance_id)
+            assert instance is not None
+            connector = build_connector(session, self.registry, self.vault, instance,
+                                        **self._context_options())
+            session.commit()
+            return connector
+
+    def _context_options(self) -> dict[str, Any]:
+        return {"retry": self.http_retry} if self.http_retry is not None else {}
+
+    def _note_retry(self, execution_id: uuid.UUID, run: StreamRun, exc: ConnectorError,
+                    decision: recovery.Decision) -> None:
+        """Log the recovery step; drop the dead letters the retry will write again."""
+        with self.session_factory() as session:
+            if run.dead_since_checkpoint:
+                session.query(DeadLetter).filter(
+                    DeadLetter.id.in_(run.dead_since_checkpoint)).delete(
+                    synchronize_session=False)
+            activity.record(session, "sync.retry",
+                            f"stream {run.name}: {exc.category.value} failure, {decision.note}",
+                            log_type=LogType.WARNING, instance_id=run.scope.instance_id,
+                            sync_id=execution_id, details={"error": exc.to_dict(),
+                                                           "delay_s": round(decision.delay, 3)})
+            session.commit()
+
+    async def _run_stream(
+        self, execution_id: uuid.UUID, connector: Connector[Any], opened: OpenedStream,
         total: store.Counts, progress: Progress | None,
     ) -> store.Counts:
-        run, state, mode = await asyncio.to_thread(self._open_stream, execution_id, connector,
-                                                   desc)
+        run, state, mode = opened.run, opened.state, opened.mode
         # One batch is written while the next is read and mapped; batches still commit in
         # order, each with the checkpoint that follows it.
         writing: asyncio.Task[bool] | None = None
         try:
-            async for message in connector.read(desc.name, state, sync_mode=mode):
+            async for message in connector.read(run.name, state, sync_mode=mode):
                 if isinstance(message, RecordMessage):
                     self._take(run, message.data)
                     if len(run.buffer) + len(run.dead) < self.batch_size:
@@ -173,7 +288,6 @@ class SyncEngine:
                 elif isinstance(message, StateMessage):
                     checkpoint = message.state
                 elif isinstance(message, SkippedRecordMessage):
-                    run.counts.skipped += 1
                     run.dead.append({"raw": {"location": message.location}, "errors": [
                         {"field": None, "message": message.reason}], "message": message.reason})
                     continue
@@ -196,8 +310,10 @@ class SyncEngine:
     ) -> asyncio.Task[bool]:
         batch, dead = run.buffer, run.dead
         run.buffer, run.dead = [], []
+        recorder = self._recorders.get(execution_id)
+        rows = recorder.take() if recorder is not None else []
         return asyncio.get_running_loop().create_task(asyncio.to_thread(
-            self._write_batch, execution_id, run, batch, dead, state, total, final))
+            self._write_batch, execution_id, run, batch, dead, state, total, final, rows))
 
     async def _settle(
         self, writing: asyncio.Task[bool] | None, run: StreamRun, total: store.Counts,
@@ -242,7 +358,7 @@ class SyncEngine:
 
     def _begin(
         self, execution_id: uuid.UUID
-    ) -> tuple[Connector[Any] | None, list[str], set[str]]:
+    ) -> tuple[Connector[Any] | None, list[str], set[str], SyncStatus]:
         with self.session_factory() as session:
             execution = session.get(SyncExecution, execution_id)
             if execution is None:
@@ -255,25 +371,36 @@ class SyncEngine:
             execution.lease_expires_at = utcnow() + self.lease
             if not resuming:
                 execution.start_time = utcnow()
+            skipped = recovery.blocked(session, instance, execution, utcnow())
+            if skipped is not None:  # the circuit breaker is open: no work, no noise
+                session.commit()
+                self._finish(execution_id, store.Counts(), SyncStatus.CANCELLED,
+                             {"category": "circuit_breaker", "message": skipped})
+                return None, [], set(), SyncStatus.CANCELLED
             activity.record(
                 session, "sync.resume" if resuming else "sync.start",
                 f"sync {'resumed' if resuming else 'started'} ({execution.trigger_type.value})",
                 instance_id=instance.id, sync_id=execution.id)
             try:
-                connector = build_connector(session, self.registry, self.vault, instance)
+                connector = build_connector(session, self.registry, self.vault, instance,
+                                            **self._context_options())
             except ConnectorError as exc:
                 session.commit()
                 self._finish(execution_id, store.Counts(), SyncStatus.FAILED, exc.to_dict())
-                return None, [], set()
+                return None, [], set(), SyncStatus.FAILED
             session.commit()
             streams = list((execution.options or {}).get("streams") or [])
             stats = execution.stats or {}
             done = {name for name, s in (stats.get("streams") or {}).items() if s.get("done")}
-            return connector, streams, done
+            return connector, streams, done, SyncStatus.RUNNING
 
     def _open_stream(
-        self, execution_id: uuid.UUID, connector: Connector[Any], desc: StreamDescriptor
-    ) -> tuple[StreamRun, dict[str, Any] | None, SyncMode]:
+        self, execution_id: uuid.UUID, connector: Connector[Any], desc: StreamDescriptor,
+        previous: StreamRun | None = None,
+    ) -> OpenedStream:
+        """The stream's run, from its last checkpoint; after a failed attempt (``previous``)
+        the counts so far carry over and records it wrote since that checkpoint are not
+        counted twice."""
         with self.session_factory() as session:
             execution = session.get(SyncExecution, execution_id)
             assert execution is not None
@@ -305,23 +432,34 @@ class SyncEngine:
             scope = store.Scope(instance.id, entity, desc.name, execution.id, provenance)
             run = StreamRun(desc.name, scope, mapping, tuple(desc.primary_key),
                             full_refresh=not incremental)
-            return run, state, mode
+            if previous is not None:
+                again = previous.since_checkpoint
+                run.counts.add(previous.counts)
+                # Their dead letters were dropped and come again; records written since the
+                # checkpoint keep what they were counted as and come back unchanged.
+                run.counts.failed -= again.failed
+                run.counts.skipped -= again.skipped
+                run.reread = again.created + again.updated + again.unchanged
+            return OpenedStream(run, state, mode)
 
     def _write_batch(
         self, execution_id: uuid.UUID, run: StreamRun, batch: list[tuple[str, dict[str, Any]]],
         dead: list[dict[str, Any]], state: dict[str, Any] | None, total: store.Counts,
-        final: bool,
+        final: bool, request_rows: list[dict[str, Any]] | None = None,
     ) -> bool:
-        """One transaction: records, dead letters, checkpoint, counts, lease. Returns cancel."""
+        """One transaction: records, dead letters, checkpoint, counts, lease, request samples.
+        Returns cancel."""
         with self.session_factory() as session:
             counts = store.upsert_batch(session, run.scope, batch, track_seen=run.full_refresh)
-            counts.failed = len(dead) - sum(
-                1 for d in dead if d.get("raw", {}).keys() == {"location"})
+            counts.skipped = sum(1 for d in dead if d.get("raw", {}).keys() == {"location"})
+            counts.failed = len(dead) - counts.skipped
+            dead_ids = [uuid.uuid4() for _ in dead]
             if dead:
                 session.add_all(DeadLetter(
-                    id=uuid.uuid4(), instance_id=run.scope.instance_id, sync_id=execution_id,
+                    id=dead_id, instance_id=run.scope.instance_id, sync_id=execution_id,
                     stream=run.name, raw=d["raw"], errors=d["errors"], message=d["message"])
-                    for d in dead)
+                    for dead_id, d in zip(dead_ids, dead, strict=True))
+            samples.write(session, request_rows or [])
             if final and run.full_refresh:
                 counts.deleted = store.mark_unseen_deleted(session, run.scope)
                 session.query(SyncSeenKey).filter(
@@ -338,6 +476,11 @@ class SyncEngine:
             assert execution is not None
             if execution.agent_id not in (None, self.agent_id):
                 raise LeaseLost(execution_id)  # rolls the batch back: the new owner writes it
+            raw = store.Counts()
+            raw.add(counts)
+            absorbed = min(run.reread, counts.unchanged)  # a retry reading its own writes
+            counts.unchanged -= absorbed
+            run.reread -= absorbed
             run.counts.add(counts)
             stats = dict(execution.stats or {})
             per_stream = dict(stats.get("streams") or {})
@@ -356,6 +499,7 @@ class SyncEngine:
             execution.lease_expires_at = utcnow() + self.lease
             cancel = execution.cancel_requested
             session.commit()
+            run.committed(raw, dead_ids, checkpoint=state is not None or final)
             run.written_since_analyze += counts.created
             if store.refresh_statistics(session, run.written_since_analyze):
                 session.commit()
@@ -364,7 +508,7 @@ class SyncEngine:
 
     def _finish(
         self, execution_id: uuid.UUID, total: store.Counts, status: SyncStatus,
-        error: dict[str, Any] | None,
+        error: dict[str, Any] | None, request_rows: list[dict[str, Any]] | None = None,
     ) -> None:
         with self.session_factory() as session:
             execution = session.get(SyncExecution, execution_id, with_for_update=True)
@@ -388,8 +532,9 @@ class SyncEngine:
             else:
                 reason = (error or {}).get("message", "unknown error")
                 log_type, message = LogType.ERROR, f"sync failed: {reason}"
-            session.query(SyncSeenKey).filter(
-                SyncSeenKey.sync_id == execution_id).delete(synchronize_session=False)
+            if status != SyncStatus.FAILED:  # a failed sync keeps them for its retry
+                session.query(SyncSeenKey).filter(
+                    SyncSeenKey.sync_id == execution_id).delete(synchronize_session=False)
             # The audit entry carries a digest of the content hashes this sync wrote.
             written = audit.written_by(session, execution)
             activity.record(session, f"sync.{status.value}", message, log_type=log_type,
@@ -397,4 +542,7 @@ class SyncEngine:
                             details={"stats": stats, "written": written.as_dict(),
                                      **({"error": error} if error else {})})
             emit_sync_finished(session, execution, instance)  # sync.* and record.* events
+            # Issue 7: samples, circuit breaker, tasks, alerts.
+            monitoring_hooks.sync_finished(session, execution, instance, error,
+                                           request_rows or [], self.monitoring)
             session.commit()

@@ -3,6 +3,18 @@
 from server.db.base import Base
 from server.db.models.actions import ActionInvocation
 from server.db.models.agents import Agent, AgentState, ScheduleSlot, SlotOutcome
+from server.db.models.alerts import (
+    Alert,
+    AlertKind,
+    AlertSeverity,
+    AlertStatus,
+    BreakerState,
+    CircuitBreaker,
+    MetricSample,
+    SampleKind,
+    Task,
+    TaskStatus,
+)
 from server.db.models.audit import AuditChainHead, AuditCheckpoint, AuditEntry
 from server.db.models.auth import AuthenticationConfig
 from server.db.models.connectors import IntegrationConnector, IntegrationInstance
@@ -52,6 +64,10 @@ __all__ = [
     "ActionType",
     "Agent",
     "AgentState",
+    "Alert",
+    "AlertKind",
+    "AlertSeverity",
+    "AlertStatus",
     "ApiToken",
     "AuditChainHead",
     "AuditCheckpoint",
@@ -59,6 +75,8 @@ __all__ = [
     "AuthType",
     "AuthenticationConfig",
     "Base",
+    "BreakerState",
+    "CircuitBreaker",
     "ConfigRevision",
     "ConnectorMetrics",
     "ConnectorOrigin",
@@ -77,11 +95,13 @@ __all__ = [
     "IntegrationInstance",
     "IntegrationLog",
     "LogType",
+    "MetricSample",
     "OutboxEvent",
     "OutboxStatus",
     "Principal",
     "PrincipalKind",
     "Role",
+    "SampleKind",
     "ScheduleSlot",
     "ScheduleType",
     "SlotOutcome",
@@ -92,6 +112,8 @@ __all__ = [
     "SyncSeenKey",
     "SyncStatus",
     "SystemType",
+    "Task",
+    "TaskStatus",
     "TriggerType",
     "WebhookDelivery",
     "WebhookEndpoint",

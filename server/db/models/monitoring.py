@@ -40,6 +40,8 @@ class IntegrationLog(UuidPk, Base):
 
 
 class ConnectorMetrics(UuidPk, Base):
+    """One instance's figures for one hour or one day, rolled up from ``metric_samples``."""
+
     __tablename__ = "connector_metrics"
     __table_args__ = (UniqueConstraint("instance_id", "period_start", "period_end"),)
 
@@ -55,4 +57,12 @@ class ConnectorMetrics(UuidPk, Base):
     data_transferred: Mapped[int] = mapped_column(default=0)  # bytes
     api_calls: Mapped[int] = mapped_column(default=0)
     throttling_events: Mapped[int] = mapped_column(default=0)
+    #: "hour" or "day" (issue 7); the percentiles are of request latencies, in milliseconds.
+    granularity: Mapped[str] = mapped_column(String(8), default="hour")
+    response_time_p50: Mapped[int] = mapped_column(default=0)
+    response_time_p95: Mapped[int] = mapped_column(default=0)
+    records_processed: Mapped[int] = mapped_column(default=0)
+    syncs: Mapped[int] = mapped_column(default=0)
+    failed_syncs: Mapped[int] = mapped_column(default=0)
+    average_sync_duration: Mapped[int] = mapped_column(default=0)  # milliseconds
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

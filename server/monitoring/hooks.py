@@ -1,0 +1,27 @@
+"""The one call the sync engine makes when a sync ends (inside its final transaction)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from server.db.models import IntegrationInstance, SyncExecution, SyncStatus
+from server.monitoring import alerts, recovery, samples
+from server.monitoring.config import MonitoringConfig
+
+log = logging.getLogger(__name__)
+
+
+def sync_finished(session: Session, execution: SyncExecution,
+                  instance: IntegrationInstance | None, error: dict[str, Any] | None,
+                  request_rows: list[dict[str, Any]], config: MonitoringConfig) -> None:
+    """Samples, circuit breaker, tasks and alerts for a sync that just ended."""
+    samples.write(session, request_rows)
+    if execution.status in (SyncStatus.COMPLETED, SyncStatus.FAILED):
+        samples.write(session, [samples.sync_row(execution, error)])
+    if instance is None:
+        return
+    recovery.after_sync(session, execution, instance, error, config)
+    alerts.evaluate_instance(session, instance, config)
