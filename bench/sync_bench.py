@@ -155,8 +155,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "dlt is not installed: .venv/bin/pip install 'dlt[postgres]'")}
             else:
                 say("dlt: rest_api -> postgres, merge on id")
-                # dlt insists on a password; trust authentication ignores it.
-                url = pg.recreate(args.pg, names["dlt"]).replace("@", ":bench@", 1)
+                url = pg.recreate(args.pg, names["dlt"])
+                user = url.split("://", 1)[1].split("@", 1)[0] if "@" in url else ""
+                if user and ":" not in user:
+                    # dlt insists on a password; trust authentication ignores it.
+                    url = url.replace("@", ":bench@", 1)
                 result["dlt"] = {"available": True, **run_child("bench.dlt_run", [
                     "--dsn", url, "--source", source, "--records", str(records)], "dlt")}
                 if "error" in result["dlt"]:
