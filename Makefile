@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/simpletrust agent
+	$(BIN)/simpletrust run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

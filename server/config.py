@@ -157,7 +157,8 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 #: SIMPLETRUST_* variables read elsewhere (the vault, the test suite), not settings fields.
-OTHER_ENV = {"CONFIG_FILE", "MASTER_KEY", "NEW_MASTER_KEY", "TEST_POSTGRES_URL", "RESOURCES"}
+OTHER_ENV = {"CONFIG_FILE", "MASTER_KEY", "NEW_MASTER_KEY", "TEST_POSTGRES_URL", "RESOURCES",
+             "AUDIT_SIGNING_KEY"}
 
 
 def unknown_env_settings() -> list[str]:

@@ -34,3 +34,6 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel("WARNING")
+    # Per-request and per-job chatter; our own records say what happened.
+    for chatty in ("httpx", "apscheduler"):
+        logging.getLogger(chatty).setLevel("WARNING")

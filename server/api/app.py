@@ -15,6 +15,7 @@ from server.agents.runtime import attach as attach_agent_runtime
 from server.api import problems
 from server.api.routes import (
     agents,
+    alerts,
     audit,
     auth_configs,
     config_code,
@@ -29,17 +30,22 @@ from server.api.routes import (
     mappings,
     metrics,
     principals,
+    prometheus,
     records,
     revisions,
     schedules,
     subscriptions,
     sync,
+    tasks,
     webhooks,
 )
 from server.audit import load_signing_key
 from server.audit.service import CheckpointService
 from server.config import Settings
 from server.db.engine import make_session_factory
+from server.monitoring.config import MonitoringConfig
+from server.monitoring.recovery import RecoveryPolicy
+from server.monitoring.service import MonitoringService
 from server.services.registry import Registry
 from server.sync.manager import SyncManager
 from server.vault import Vault
@@ -71,7 +77,17 @@ def create_app(settings: Settings, engine: Engine, vault: Vault | None = None) -
         await runtime.start()
         checkpoints: CheckpointService = app.state.audit_checkpoints
         checkpoints.start()  # signs the audit chain's head periodically and on stop
+        monitoring: MonitoringService = app.state.monitoring
+        monitoring.start()  # issue 7: metric rollups, alert evaluation, sample pruning
+        demo = None
+        if settings.demo:  # make run: simulated vendors and demo instances on loopback
+            from server.demo import start_demo  # noqa: PLC0415
+
+            demo = await start_demo(app)
         yield
+        if demo is not None:
+            demo.stop()
+        await monitoring.stop()
         await checkpoints.stop()
         await runtime.stop()  # scheduler, events, then SyncManager.shutdown (leases released)
 
@@ -101,9 +117,15 @@ def create_app(settings: Settings, engine: Engine, vault: Vault | None = None) -
         app.state.session_factory, app.state.registry, app.state.vault,
         max_parallel=settings.max_parallel_syncs, agent_id=settings.agent_id)
     attach_agent_runtime(app, settings)  # issue 6: agents, scheduler, webhooks, events
+    # Issue 7: the engine's thresholds and recovery by error class; the monitoring loop.
+    health_config = MonitoringConfig.of(settings)
+    app.state.sync_manager.engine.monitoring = health_config
+    app.state.sync_manager.engine.recovery = RecoveryPolicy.of(health_config)
+    app.state.monitoring = MonitoringService(app.state.session_factory, health_config)
     problems.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
+    api.include_router(prometheus.router)  # before metrics, whose /metrics/{id} would match
     for module in (health, principals, connectors, instances, instance_ops, auth_configs,
                    credential_ops, mappings,
                    schedules, executions, sync, records, subscriptions, logs, metrics):
@@ -111,6 +133,8 @@ def create_app(settings: Settings, engine: Engine, vault: Vault | None = None) -
     for module in (audit, config_code, revisions):  # issue 10
         api.include_router(module.router)
     for module in (webhooks, events, agents):  # issue 6
+        api.include_router(module.router)
+    for module in (alerts, tasks):  # issue 7
         api.include_router(module.router)
     app.include_router(api)
     return app

@@ -42,6 +42,49 @@ def agent(
 
 
 @app.command()
+def run(
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port (default 8765)"),
+    no_demo: bool = typer.Option(False, "--no-demo", help="Without the demo sandbox"),
+) -> None:
+    """The main job (`make run`): the agent with the demo sandbox, and the console where a
+    display exists."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    from server.logs import configure_logging  # noqa: PLC0415
+    from server.runtime import serve  # noqa: PLC0415
+
+    cfg = settings().model_copy(update={"demo": not no_demo, **({"port": port} if port else {})})
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    try:
+        import PySide6  # noqa: F401, PLC0415
+
+        has_console = True
+    except ImportError:
+        has_console = False
+    if not (has_display and has_console):
+        configure_logging(cfg.log_level, cfg.log_format)
+        reason = "no display" if not has_display else "the console is not installed"
+        print(f"Running the agent alone ({reason}). From a desktop, connect the console with:\n"
+              f"  simpletrust console --agent-url {cfg.api_base_url}\n"
+              "and the admin token printed below (first start) or from the admin-token file.",
+              flush=True)
+        serve(cfg)
+        return
+    env = {**os.environ, "SIMPLETRUST_DEMO": "true" if cfg.demo else "false",
+           "SIMPLETRUST_PORT": str(cfg.port)}
+    agent_proc = subprocess.Popen([sys.executable, "-m", "server.cli.main", "agent"], env=env)
+    try:
+        from app.main import run_console  # noqa: PLC0415
+
+        code = run_console(None, agent_url=cfg.api_base_url)
+    finally:
+        agent_proc.terminate()
+        agent_proc.wait(timeout=30)
+    raise typer.Exit(code)
+
+
+@app.command()
 def console(
     agent_url: str | None = typer.Option(None, help="Agent to connect to, e.g. "
                                          "http://127.0.0.1:8765"),
