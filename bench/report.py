@@ -55,6 +55,10 @@ def _num(value: Any, spec: str = ",.0f", none: str = "-") -> str:
     return format(value, spec) if isinstance(value, (int, float)) else none
 
 
+def _times(value: Any) -> str:
+    return f"{value:.2f}x" if isinstance(value, (int, float)) else "-"
+
+
 def _mib(value: Any) -> str:
     return f"{value / 2**20:,.1f} MiB" if isinstance(value, (int, float)) else "-"
 
@@ -111,13 +115,13 @@ def render(result: dict[str, Any]) -> str:
             f"{r / 1000:.1f}k" for r in rates))
         add("")
     add("ratios (same run, same data)")
-    row("engine / dlt", _num(ratios.get("engine_vs_dlt"), ".2f") + "x")
+    row("engine / dlt", _times(ratios.get("engine_vs_dlt")))
     row("engine / COPY", _num(ratios.get("engine_vs_copy"), ".1%"))
     add("peak RSS of the engine process (one run, taken when the count passed the mark)")
     row(f"at {_num(engine.get('rss_mark_records'))} records",
         _mib(engine.get("peak_rss_at_mark_bytes")))
     row(f"at {records:,} records", _mib(engine.get("peak_rss_bytes")))
-    row("ratio", _num(ratios.get("rss_growth"), ".2f") + "x")
+    row("ratio", _times(ratios.get("rss_growth")))
     resync = engine.get("resync") or {}
     add("re-sync with 1% changed at the source (full re-read; unchanged hashes not rewritten)")
     seconds = resync.get("seconds")
