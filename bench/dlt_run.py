@@ -57,7 +57,12 @@ def measure(dsn: str, source: str, records: int, workdir: str) -> dict[str, Any]
     _isolate(workdir)
     # dlt reads its environment when imported: import it only once that is set.
     import dlt  # noqa: PLC0415
+    from dlt.common.runtime import anon_tracker  # noqa: PLC0415
     from dlt.sources.rest_api import rest_api_source  # noqa: PLC0415
+
+    # With telemetry off dlt still builds (and then drops) each event, and building one writes
+    # an id file into its global folder (/var/dlt for root, whatever DLT_DATA_DIR says).
+    anon_tracker.get_anonymous_id = lambda: "simpletrust-bench"
 
     config: Any = {
         "client": {"base_url": source, "paginator": SETTINGS["paginator"]},
