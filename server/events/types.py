@@ -49,6 +49,36 @@ _RECORDS = {
     "description": "One event per sync and kind of change (not one per record).",
 }
 
+_ALERT = {
+    "type": "object",
+    "required": ["alert_id", "kind", "severity", "status", "title", "message"],
+    "properties": {
+        "alert_id": _UUID, "instance_id": {"type": ["string", "null"]},
+        "instance": {"type": ["string", "null"]},
+        "kind": {"enum": ["consecutive_failures", "instance_error", "sync_hung",
+                          "instance_stale", "credential_expiring", "throttling_spike",
+                          "version_incompatible"]},
+        "severity": {"enum": ["warning", "critical"]},
+        "status": {"enum": ["open", "acknowledged", "resolved"]},
+        "title": {"type": "string"}, "message": {"type": "string"},
+        "hint": {"type": ["string", "null"]}, "details": {"type": "object"},
+        "first_seen_at": _TIME,
+    },
+}
+
+_TASK = {
+    "type": "object",
+    "required": ["task_id", "status", "error_category", "title"],
+    "properties": {
+        "task_id": _UUID, "status": {"enum": ["open", "resolved"]},
+        "instance_id": {"type": ["string", "null"]}, "instance": {"type": ["string", "null"]},
+        "error_category": {"type": "string"}, "title": {"type": "string"},
+        "description": {"type": "string"}, "hint": {"type": ["string", "null"]},
+        "occurrences": {"type": "integer"}, "sync_id": {"type": ["string", "null"]},
+        "resolution": {"type": ["string", "null"]},
+    },
+}
+
 INTERNAL: dict[str, dict[str, Any]] = {
     "sync.started": {"description": "A sync began (once per execution).",
                      "schema": _SYNC},
@@ -76,6 +106,17 @@ INTERNAL: dict[str, dict[str, Any]] = {
                                   "expires_at": {"type": "string", "format": "date-time"},
                                   "days_left": {"type": "integer"},
                                   "instance_id": {"type": ["string", "null"]}}}},
+    # Issue 7: alerts and tasks for manual intervention (server.monitoring).
+    "alert.raised": {"description": "An integration health alert was raised (failed syncs, "
+                                    "error, hung or stale sync, expiring credential, "
+                                    "throttling, version incompatibility).", "schema": _ALERT},
+    "alert.acknowledged": {"description": "A person acknowledged an alert.",
+                           "schema": _ALERT},
+    "alert.resolved": {"description": "An alert's condition cleared.", "schema": _ALERT},
+    "task.opened": {"description": "A failure needs a person (the recovery step is in hint).",
+                    "schema": _TASK},
+    "task.resolved": {"description": "A task was resolved (by a later successful sync or a "
+                                     "person).", "schema": _TASK},
     "webhook.received": {
         "description": "A verified delivery (Standard Webhooks or shared secret) without a "
                        "type field; data is its JSON body. With a type field T the event is "

@@ -48,11 +48,11 @@ class MonitoringService:
 
     async def _loop(self) -> None:
         while True:
+            await asyncio.sleep(self.config.interval_seconds)
             try:
                 await asyncio.to_thread(self.run_once)
             except Exception:  # the loop must survive a bad pass; it is logged
                 log.exception("monitoring pass failed; trying again next interval")
-            await asyncio.sleep(self.config.interval_seconds)
 
     def run_once(self, now: dt.datetime | None = None) -> None:
         """One pass (in a worker thread): rollups, alerts, pruning; each in its own commit."""

@@ -109,6 +109,13 @@ class OpenedStream:
     mode: SyncMode
 
 
+def _counts_of(saved: dict[str, Any]) -> store.Counts:
+    counts = store.Counts()
+    for name in counts.as_dict():
+        setattr(counts, name, int(saved.get(name) or 0))
+    return counts
+
+
 def _key_of(record: dict[str, Any], primary_key: tuple[str, ...]) -> str | None:
     values = []
     for path in primary_key:
@@ -148,14 +155,17 @@ class SyncEngine:
         connector, streams, done, early = await asyncio.to_thread(self._begin, execution_id)
         if connector is None:
             return early
+        total = store.Counts()
+        for counts in done.values():  # streams a resumed or retried sync finished before
+            total.add(counts)
         recorder = samples.SampleRecorder(uuid.UUID(str(connector.context.instance_id)),
                                           execution_id)
         recorder.attach(connector.context.metrics)
         self._recorders[execution_id] = recorder
-        total = store.Counts()
         attempts = recovery.Attempts()
         try:
-            descriptors = {d.name: d for d in await connector.discover()}
+            descriptors, connector = await self._discover(execution_id, connector, attempts,
+                                                          recorder)
             selected = streams or list(descriptors)
             unknown = [s for s in selected if s not in descriptors]
             if unknown:
@@ -218,17 +228,36 @@ class SyncEngine:
                                                 progress)
                 return counts, connector
             except ConnectorError as exc:
-                decision = self.recovery.decide(exc, attempts)
-                if not decision.retry:
-                    if decision.note:
-                        exc.message = f"{exc.message} ({decision.note})"
-                    raise
-                await asyncio.to_thread(self._note_retry, execution_id, opened.run, exc,
-                                        decision)
-                await self.sleep(decision.delay)
-                if decision.refresh:
-                    connector = await self._refreshed(connector, execution_id, recorder)
+                connector = await self._recover(exc, execution_id, connector, attempts,
+                                                recorder, opened.run)
                 previous = opened.run
+
+    async def _discover(
+        self, execution_id: uuid.UUID, connector: Connector[Any], attempts: recovery.Attempts,
+        recorder: samples.SampleRecorder,
+    ) -> tuple[dict[str, StreamDescriptor], Connector[Any]]:
+        while True:
+            try:
+                return {d.name: d for d in await connector.discover()}, connector
+            except ConnectorError as exc:
+                connector = await self._recover(exc, execution_id, connector, attempts,
+                                                recorder, None)
+
+    async def _recover(
+        self, exc: ConnectorError, execution_id: uuid.UUID, connector: Connector[Any],
+        attempts: recovery.Attempts, recorder: samples.SampleRecorder, run: StreamRun | None,
+    ) -> Connector[Any]:
+        """Wait (and refresh credentials) as the failure's class says, or re-raise it."""
+        decision = self.recovery.decide(exc, attempts)
+        if not decision.retry:
+            if decision.note:
+                exc.message = f"{exc.message} ({decision.note})"
+            raise exc
+        await asyncio.to_thread(self._note_retry, execution_id, run, exc, decision)
+        await self.sleep(decision.delay)
+        if decision.refresh:
+            connector = await self._refreshed(connector, execution_id, recorder)
+        return connector
 
     async def _refreshed(self, connector: Connector[Any], execution_id: uuid.UUID,
                          recorder: samples.SampleRecorder) -> Connector[Any]:
@@ -255,17 +284,20 @@ class SyncEngine:
     def _context_options(self) -> dict[str, Any]:
         return {"retry": self.http_retry} if self.http_retry is not None else {}
 
-    def _note_retry(self, execution_id: uuid.UUID, run: StreamRun, exc: ConnectorError,
-                    decision: recovery.Decision) -> None:
+    def _note_retry(self, execution_id: uuid.UUID, run: StreamRun | None,
+                    exc: ConnectorError, decision: recovery.Decision) -> None:
         """Log the recovery step; drop the dead letters the retry will write again."""
         with self.session_factory() as session:
-            if run.dead_since_checkpoint:
+            if run is not None and run.dead_since_checkpoint:
                 session.query(DeadLetter).filter(
                     DeadLetter.id.in_(run.dead_since_checkpoint)).delete(
                     synchronize_session=False)
+            execution = session.get(SyncExecution, execution_id)
+            assert execution is not None
+            where = f"stream {run.name}" if run is not None else "discovery"
             activity.record(session, "sync.retry",
-                            f"stream {run.name}: {exc.category.value} failure, {decision.note}",
-                            log_type=LogType.WARNING, instance_id=run.scope.instance_id,
+                            f"{where}: {exc.category.value} failure, {decision.note}",
+                            log_type=LogType.WARNING, instance_id=execution.instance_id,
                             sync_id=execution_id, details={"error": exc.to_dict(),
                                                            "delay_s": round(decision.delay, 3)})
             session.commit()
@@ -358,7 +390,7 @@ class SyncEngine:
 
     def _begin(
         self, execution_id: uuid.UUID
-    ) -> tuple[Connector[Any] | None, list[str], set[str], SyncStatus]:
+    ) -> tuple[Connector[Any] | None, list[str], dict[str, store.Counts], SyncStatus]:
         with self.session_factory() as session:
             execution = session.get(SyncExecution, execution_id)
             if execution is None:
@@ -376,7 +408,7 @@ class SyncEngine:
                 session.commit()
                 self._finish(execution_id, store.Counts(), SyncStatus.CANCELLED,
                              {"category": "circuit_breaker", "message": skipped})
-                return None, [], set(), SyncStatus.CANCELLED
+                return None, [], {}, SyncStatus.CANCELLED
             activity.record(
                 session, "sync.resume" if resuming else "sync.start",
                 f"sync {'resumed' if resuming else 'started'} ({execution.trigger_type.value})",
@@ -387,11 +419,12 @@ class SyncEngine:
             except ConnectorError as exc:
                 session.commit()
                 self._finish(execution_id, store.Counts(), SyncStatus.FAILED, exc.to_dict())
-                return None, [], set(), SyncStatus.FAILED
+                return None, [], {}, SyncStatus.FAILED
             session.commit()
             streams = list((execution.options or {}).get("streams") or [])
             stats = execution.stats or {}
-            done = {name for name, s in (stats.get("streams") or {}).items() if s.get("done")}
+            done = {name: _counts_of(s) for name, s in (stats.get("streams") or {}).items()
+                    if s.get("done")}
             return connector, streams, done, SyncStatus.RUNNING
 
     def _open_stream(

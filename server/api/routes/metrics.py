@@ -1,10 +1,11 @@
-"""Connector metrics rolled up per period (the monitoring issue fills them)."""
+"""Connector metrics rolled up per hour and per day (the agent's monitoring service writes
+them, see :mod:`server.monitoring.rollup` for what each figure means)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -25,6 +26,8 @@ SORTS = {"period_start": ConnectorMetrics.period_start}
 class MetricsQuery(BaseModel):
     since: dt.datetime | None = Field(default=None, description="Periods starting at or after")
     until: dt.datetime | None = Field(default=None, description="Periods starting before")
+    period: Literal["hour", "day"] | None = Field(
+        default=None, description="hour or day rollups (default: both)")
     sort: str | None = Field(default=None, pattern="^-?period_start$",
                              description="period_start or -period_start (default)")
     limit: Limit = 100
@@ -35,6 +38,8 @@ class MetricsQuery(BaseModel):
             stmt = stmt.where(ConnectorMetrics.period_start >= crud.as_utc(self.since))
         if self.until:
             stmt = stmt.where(ConnectorMetrics.period_start < crud.as_utc(self.until))
+        if self.period:
+            stmt = stmt.where(ConnectorMetrics.granularity == self.period)
         order = parse_sort(self.sort, SORTS, ConnectorMetrics.id, "-period_start")
         return paginate(session, stmt, order, self.limit, self.cursor,
                         MetricsRead.model_validate)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.api.schemas.alerts import ConnectorHealthRead, InstanceHealthRead
 from server.api.types import JsonObject
 from server.db.models import InstanceStatus, LogType, SyncStatus, TriggerType
 
@@ -63,6 +64,13 @@ class MetricsRead(BaseModel):
     data_transferred: int
     api_calls: int
     throttling_events: int
+    granularity: Literal["hour", "day"]
+    response_time_p50: int
+    response_time_p95: int
+    records_processed: int
+    syncs: int
+    failed_syncs: int
+    average_sync_duration: int
     created_at: dt.datetime
 
 
@@ -77,3 +85,9 @@ class HealthRead(BaseModel):
     time: dt.datetime
     database: ComponentHealth
     instances: dict[InstanceStatus, int]
+    #: Issue 7: the agent and its scheduler; per-instance and per-connector detail only for a
+    #: request with a valid token (names of systems are not for anonymous probes).
+    agent: ComponentHealth | None = None
+    scheduler: ComponentHealth | None = None
+    instance_health: list[InstanceHealthRead] | None = None
+    connector_health: list[ConnectorHealthRead] | None = None
