@@ -65,6 +65,7 @@ class CredentialEditor(QWidget):
         self.expires = QCheckBox("Expires")
         self.expiration = QDateTimeEdit(QDateTime.currentDateTime().addDays(90))
         self.expiration.setCalendarPopup(True)
+        self.expiration.setDisplayFormat("yyyy-MM-dd HH:mm")
         self.expiration.setEnabled(False)
         self.expires.toggled.connect(self.expiration.setEnabled)
         head = QFormLayout()

@@ -52,6 +52,7 @@ def credential_columns() -> list[Column]:
         Column(
             "expiry_state",
             "Expiry",
+            lambda v: str(v) if v else "no expiry",
             status_colors=True,
             tooltip=lambda r: format_timestamp(r.get("expiration")) or "no expiry set",
         ),

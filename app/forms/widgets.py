@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -340,6 +341,11 @@ class SchemaForm(QWidget):
             self._editors.append(editor)
             self.form.addRow(_label(spec), editor.container)
         self._refresh_errors()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        # wrapped hints need their height recomputed for the new width
+        super().resizeEvent(event)
+        self.form.invalidate()
 
     # -- values ------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from PySide6.QtCharts import (
     QValueAxis,
 )
 from PySide6.QtCore import QMargins, Qt
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import QWidget
 
 from app.core.dashboard import DailySyncs
@@ -100,6 +100,9 @@ class SyncChart(QChartView):
 def _day_axis(data: DailySyncs) -> QBarCategoryAxis:
     axis = QBarCategoryAxis()
     axis.append([d.strftime("%d") for d in data.days])
+    font = QFont(axis.labelsFont())
+    font.setPointSizeF(7.5)  # 14 day numbers must fit a third of the window, not elide
+    axis.setLabelsFont(font)
     if data.days:
         first, last = data.days[0].strftime("%d %b"), data.days[-1].strftime("%d %b %Y")
         axis.setTitleText(f"{first} to {last}")

@@ -153,7 +153,7 @@ class InstancesPage(Page):
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in enumerate((200, 90, 110, 90, 110, 150)):
+        for column, width in enumerate((200, 90, 100, 100, 150, 150)):
             self.table.setColumnWidth(column, width)
         layout.restore_header(header, "instances")
         self.table.selectionModel().selectionChanged.connect(self._on_selection)

@@ -85,6 +85,7 @@ class ConnectorsPage(Page):
     def __init__(self, session: AgentSession, parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
         self.library = ConnectorLibrary()
+        self.library.table.setColumnHidden(4, True)  # the description is in the details pane
         self.library.sig_selected.connect(self._show)
         self.library.sig_activated.connect(self.configure)
         self.details = QTextBrowser()

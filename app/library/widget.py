@@ -36,9 +36,22 @@ from app.wizard.flow import categories
 ALL = "All connectors"
 
 
+SHORT_METHODS = {
+    "none": "none",
+    "api_key": "API key",
+    "basic": "password",
+    "bearer": "token",
+    "oauth2_client_credentials": "OAuth client",
+    "oauth2_authorization_code": "OAuth sign-in",
+    "jwt_bearer": "JWT",
+    "certificate": "mTLS",
+    "aws": "AWS keys",
+    "ldap_bind": "LDAP bind",
+}
+
+
 def _auth_text(methods: Any) -> str:
-    values = [str(m).replace("oauth2_", "OAuth ").replace("_", " ") for m in methods or []]
-    return ", ".join(values)
+    return ", ".join(SHORT_METHODS.get(str(m), str(m)) for m in methods or [])
 
 
 def library_columns() -> list[Column]:
@@ -120,7 +133,7 @@ class ConnectorLibrary(QWidget):
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in enumerate((150, 90, 90, 200)):
+        for column, width in enumerate((175, 85, 95, 190)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.doubleClicked.connect(self._on_double_click)

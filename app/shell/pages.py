@@ -11,6 +11,7 @@ from app.library.view import ConnectorsPage
 from app.logs.view import LogsPage
 from app.qt.session import AgentSession
 from app.shell.page import Page, PlaceholderPage
+from app.status.view import StatusPage
 
 
 def build_pages(session: AgentSession, parent: QWidget) -> list[Page]:
@@ -19,7 +20,7 @@ def build_pages(session: AgentSession, parent: QWidget) -> list[Page]:
         ConnectorsPage(session, parent),
         InstancesPage(session, parent),
         CredentialsPage(session, parent),
-        PlaceholderPage("Status", "Status", session, parent),
+        StatusPage(session, parent),
         LogsPage(session, parent),
         PlaceholderPage(
             "Mapping designer",

@@ -105,7 +105,10 @@ class HistoryDialog(QDialog):
         column.addWidget(self.changes_view, 1)
         splitter.addWidget(holder)
         splitter.setStretchFactor(1, 2)
+        heading = QLabel(f"Configuration history of {instance.get('name')}")
+        heading.setObjectName("PageTitle")
         root = QVBoxLayout(self)
+        root.addWidget(heading)
         root.addWidget(splitter)
         self.resize(860, 560)
         self.load()
@@ -146,7 +149,8 @@ class HistoryDialog(QDialog):
     def _show_changes(self, number: int, changes: list[JsonDict]) -> None:
         self.changes.set_rows(changes)
         what = "created with" if number == 1 else f"changed from revision {number - 1}"
-        self.caption.setText(f"Revision {number}: {len(changes)} fields {what}")
+        noun = "field" if len(changes) == 1 else "fields"
+        self.caption.setText(f"Revision {number}: {len(changes)} {noun} {what}")
         self.sig_diff_loaded.emit(number)
 
 

@@ -87,7 +87,8 @@ class TestPage(StepPage):
         super().__init__(wizard)
         self.model = DictTableModel(check_columns(), parent=self, key="name")
         self.table = _table(self.model)
-        for column, width in enumerate((130, 80, 260)):
+        self.table.setWordWrap(True)  # causes and hints are sentences: show them whole
+        for column, width in enumerate((120, 70, 340)):
             self.table.setColumnWidth(column, width)
         self.summary = QLabel("")
         self.summary.setObjectName("TestSummary")
@@ -126,6 +127,7 @@ class TestPage(StepPage):
             self.busy = False
             self.result = result if isinstance(result, dict) else {}
             self.model.set_rows(self.result.get("items") or [])
+            self.table.resizeRowsToContents()
             self.summary.setText(summarize_test(self.result))
             self.proceed_anyway.setVisible(not self.result.get("ok"))
             error = self.result.get("error")
@@ -265,6 +267,10 @@ class PreviewPage(StepPage):
         self.records.set_rows(records)
         self.mapped.columns = record_columns([m for m in mapped if m])
         self.mapped.set_rows(mapped if any(mapped) else [])
+        for view in (self.records_view, self.mapped_view):
+            view.resizeColumnsToContents()  # headers readable; long values stay elided
+            for column in range(view.model().columnCount()):
+                view.setColumnWidth(column, min(view.columnWidth(column), 240))
         entity = result.get("entity_type")
         assert self.records_caption is not None
         assert self.mapped_caption is not None

@@ -112,7 +112,9 @@ class ConfigWizard(QWizard):
         self.steps.setObjectName("WizardSteps")
         self.steps.setFixedWidth(150)
         self.steps.addItems(list(STEP_NAMES))
-        self.steps.setEnabled(False)
+        self.steps.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # a map of where you are, not navigation: clicks snap back to the current step
+        self.steps.itemClicked.connect(lambda _item: self.steps.setCurrentRow(self.currentId()))
         self.setSideWidget(self.steps)
         self.currentIdChanged.connect(self._on_step)
         self.resize(980, 700)
