@@ -66,6 +66,14 @@ class EndpointCache:
         with self._lock:
             self._entries.clear()
 
+    def cached(self, key: str) -> tuple[Resolved | None] | None:
+        """A fresh cache entry (``(None,)`` for a known-unknown key), or None on a miss."""
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and time.monotonic() - hit[0] < TTL:
+            return (hit[1],)
+        return None
+
     def resolve(self, session: Session, key: str) -> Resolved | None:
         now = time.monotonic()
         with self._lock:

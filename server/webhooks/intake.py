@@ -25,13 +25,19 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.sdk import ConnectorError
 from connectors.sdk.webhooks import WebhookRequest
 from server.api.problems import PROBLEM_JSON
-from server.db.models import IntegrationInstance, WebhookDelivery, WebhookScheme
+from server.db.models import (
+    DeliveryStatus,
+    IntegrationInstance,
+    WebhookDelivery,
+    WebhookScheme,
+)
+from server.db.types import utcnow
 from server.services.registry import Registry
 from server.sync.runtime import build_connector
 from server.vault import Vault
@@ -89,6 +95,7 @@ class WebhookIntake:
         self.max_body = max_body
         self.cache = EndpointCache(vault, tolerance)
         self.on_stored = on_stored
+        self.writer = DeliveryWriter(session_factory)
 
     async def receive(self, key: str, request: Request) -> JSONResponse:
         try:
@@ -112,7 +119,7 @@ class WebhookIntake:
         headers = dict(request.headers)
         if len(key) > 100:
             key = ""
-        resolved: Resolved | None = await asyncio.to_thread(self._resolve, key)
+        resolved = await self._resolve_key(key)
         if resolved is None:
             hmac.new(_DUMMY_KEY, body, hashlib.sha256).digest()  # same work as a real check
             log.info("webhook delivery to an unknown key refused")
@@ -125,8 +132,16 @@ class WebhookIntake:
                 raise Rejected(415, "Unsupported media type",
                                "send the delivery as application/json")
             delivery_id = self._verify(resolved, headers, body)
-        return await asyncio.to_thread(self._store, resolved, delivery_id, content_type,
-                                       headers, body)
+        kept = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS
+                and k.lower() != resolved.header_name.lower()}
+        row: dict[str, Any] = {"id": uuid.uuid4(), "instance_id": resolved.instance_id,
+               "delivery_id": delivery_id[:200], "scheme": resolved.scheme.value,
+               "content_type": content_type[:200], "headers": kept, "body": body,
+               "status": DeliveryStatus.RECEIVED.value, "events": 0, "attempts": 0,
+               "received_at": utcnow()}
+        if not await self.writer.store(row):
+            raise Rejected(409, "Conflict", "this delivery id was already received (replay)")
+        return Accepted(row["id"], row["delivery_id"])
 
     async def _read(self, request: Request) -> bytes:
         chunks: list[bytes] = []
@@ -139,9 +154,15 @@ class WebhookIntake:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _resolve(self, key: str) -> Resolved | None:
+    async def _resolve_key(self, key: str) -> Resolved | None:
         if not key:
             return None
+        hit = self.cache.cached(key)
+        if hit is not None:
+            return hit[0]
+        return await asyncio.to_thread(self._resolve, key)
+
+    def _resolve(self, key: str) -> Resolved | None:
         with self.session_factory() as session:
             return self.cache.resolve(session, key)
 
@@ -188,22 +209,59 @@ class WebhookIntake:
             except ConnectorError:
                 return None
 
-    def _store(self, resolved: Resolved, delivery_id: str, content_type: str,
-               headers: dict[str, str], body: bytes) -> Accepted:
-        kept = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS
-                and k.lower() != resolved.header_name.lower()}
-        row = WebhookDelivery(id=uuid.uuid4(), instance_id=resolved.instance_id,
-                              delivery_id=delivery_id[:200], scheme=resolved.scheme,
-                              content_type=content_type[:200], headers=kept, body=body)
-        with self.session_factory() as session:
-            session.add(row)
+
+class DeliveryWriter:
+    """Group commit: deliveries arriving together are inserted in one transaction.
+
+    Each request still waits for *its* row to be committed before it answers 202; batching
+    only shares the commit (the fsync) between concurrent requests. ``ON CONFLICT DO
+    NOTHING … RETURNING id`` tells which rows were new: the others are replays.
+    """
+
+    MAX_BATCH = 500
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self.session_factory = session_factory
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[bool]]] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def store(self, row: dict[str, Any]) -> bool:
+        """True once ``row`` is committed; False when its delivery id was already stored."""
+        if self._queue is None or self._task is None or self._task.done():
+            self._queue = asyncio.Queue()
+            self._task = asyncio.get_running_loop().create_task(self._run(self._queue),
+                                                                name="webhook-writer")
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._queue.put((row, done))
+        return await done
+
+    async def _run(self, queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[bool]]]
+                   ) -> None:
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < self.MAX_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
             try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                raise Rejected(409, "Conflict",
-                               "this delivery id was already received (replay)") from None
-        return Accepted(row.id, row.delivery_id)
+                inserted = await asyncio.to_thread(self._insert, [row for row, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - handed on: each waiting request fails
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for row, done in batch:
+                if not done.done():
+                    done.set_result(row["id"] in inserted)
+
+    def _insert(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        with self.session_factory() as session:
+            dialect = session.get_bind().dialect.name
+            module: Any = postgresql if dialect == "postgresql" else sqlite
+            stmt = (module.insert(WebhookDelivery.__table__).values(rows)
+                    .on_conflict_do_nothing(index_elements=["instance_id", "delivery_id"])
+                    .returning(WebhookDelivery.id))
+            inserted = set(session.scalars(stmt))
+            session.commit()
+            return inserted
 
 
 def _delivery_id(headers: dict[str, str], body: bytes) -> str:

@@ -1,0 +1,301 @@
+"""Webhook ingest benchmark: signed 1 KB deliveries at a fixed arrival rate.
+
+    .venv/bin/python -m bench.webhook_bench                  # 2,000/s for 5 s (+ 500/s)
+    .venv/bin/python -m bench.webhook_bench --rate 1000 --seconds 10
+
+A real agent (``simpletrust agent`` on a fresh PostgreSQL database) receives Standard
+Webhooks deliveries, pre-signed so the generator spends nothing on HMAC, from an open-loop
+load generator on loopback (raw HTTP/1.1 over keep-alive connections; each request has a
+fixed send time, and its latency is counted from that time, so queueing is included: no
+coordinated omission). Beside it, a bare ASGI endpoint under the same uvicorn that only
+answers 200 gives the ceiling of the machine. Reported: deliveries persisted per second
+(rows in ``webhook_deliveries``), p50/p99 latency, non-2xx answers, and whether the worker
+turned every delivery into an event. Prints a table and writes ``bench/results/webhook-*.json``.
+Targets (issue 6): >= 2,000 events/s persisted with p99 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench import pg
+from server.db.engine import make_engine, make_session_factory
+from server.db.models import Role
+from server.security.tokens import create_service_principal, issue_token
+from server.vault import MasterKey
+from server.webhooks.standard import sign_headers
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The ceiling: read the body, answer 200, nothing else."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not come up")
+        time.sleep(0.1)
+
+
+@contextmanager
+def agent_process(db_url: str, env_extra: dict[str, str] | None = None
+                  ) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """A ``simpletrust agent`` on ``db_url``; yields (base URL, admin token, its env)."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="st-bench-") as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLETRUST_")}
+        env.update(SIMPLETRUST_DATABASE_URL=db_url, SIMPLETRUST_DATA_DIR=tmp,
+                   SIMPLETRUST_MASTER_KEY=MasterKey.generate().to_text(),
+                   SIMPLETRUST_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT),
+                   **(env_extra or {}))
+        proc = subprocess.Popen([sys.executable, "-m", "server.cli.main", "agent", "--port",
+                                 str(port)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}/api/integration"
+        try:
+            _wait_http(f"{base}/health", proc)
+            yield base, _admin_token(db_url), env
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _admin_token(db_url: str) -> str:
+    """A fresh admin token straight from the database (the bench owns it)."""
+    engine = make_engine(db_url)
+    try:
+        with make_session_factory(engine)() as session:
+            who = create_service_principal(session, f"bench-{uuid.uuid4().hex[:6]}",
+                                           Role.ADMIN)
+            token = issue_token(session, who, "bench").token
+            session.commit()
+            return token
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def bare_process() -> Iterator[int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.webhook_bench:bare_app",
+                             "--port", str(port), "--log-level", "warning",
+                             "--no-access-log"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/", proc)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def build_requests(path: str, secret: str | None, count: int, size: int = 1024
+                   ) -> list[bytes]:
+    """Raw HTTP requests with ~1 KB signed JSON bodies (signed now: valid for 5 minutes)."""
+    now = int(time.time())
+    out = []
+    for i in range(count):
+        head = {"type": "bench.delivery", "seq": i, "data": {"pad": ""}}
+        pad = size - len(json.dumps(head))
+        head["data"]["pad"] = "x" * max(pad, 0)
+        body = json.dumps(head).encode()
+        headers = {"content-type": "application/json"}
+        if secret:
+            headers.update(sign_headers(secret, f"msg_{uuid.uuid4().hex}", now, body))
+        lines = [f"POST {path} HTTP/1.1", "host: 127.0.0.1",
+                 f"content-length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items())]
+        out.append(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+    return out
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        if line.lower().startswith("content-length:"):
+            length = int(line.split(":", 1)[1])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def fire(port: int, requests: list[bytes], rate: float, connections: int
+               ) -> dict[str, Any]:
+    """Open loop: request i is due at start + i/rate; latency counts from that time."""
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.5
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    index = 0
+
+    async def worker() -> None:
+        nonlocal index
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while index < len(requests):
+                i = index
+                index += 1
+                due = start + i / rate
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                writer.write(requests[i])
+                status = await _read_response(reader)
+                latencies.append(loop.time() - due)
+                statuses[status] += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = loop.time() - start
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+    return {"sent": len(requests), "rate_offered": rate, "elapsed_s": round(elapsed, 3),
+            "answered_per_s": round(len(latencies) / elapsed, 1),
+            "p50_ms": round(pct(0.50), 2), "p99_ms": round(pct(0.99), 2),
+            "max_ms": round(latencies[-1] * 1000, 2),
+            "statuses": {str(k): v for k, v in sorted(statuses.items())}}
+
+
+def _count(db_url: str, table: str) -> int:
+    with psycopg.connect(db_url.replace("+psycopg", "")) as conn:
+        row = conn.execute(f"select count(*) from {table}").fetchone()  # noqa: S608
+        return int(row[0]) if row else 0
+
+
+def run_agent(db_url: str, rate: float, seconds: float, connections: int) -> dict[str, Any]:
+    with agent_process(db_url) as (base, token, _env):
+        http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"},
+                            timeout=30)
+        connector = next(c["id"] for c in http.get("/connectors", params={"q": "generic"})
+                         .json()["items"] if c["key"] == "generic-rest")
+        instance = http.post("/instances", json={
+            "name": f"bench-{uuid.uuid4().hex[:6]}", "connector_id": connector,
+            "configuration": {"base_url": "http://127.0.0.1:9", "streams": []}}).json()
+        hook = http.put(f"/instances/{instance['id']}/webhook", json={
+            "scheme": "standard_webhooks", "generate_secret": True}).json()
+        port = int(hook["url"].split(":")[2].split("/")[0])
+        path = "/" + hook["url"].split("/", 3)[3]
+        before = _count(db_url, "webhook_deliveries")
+        requests = build_requests(path, hook["new_secret"], int(rate * seconds))
+        result = asyncio.run(fire(port, requests, rate, connections))
+        persisted = _count(db_url, "webhook_deliveries") - before
+        result["persisted"] = persisted
+        result["persisted_per_s"] = round(persisted / result["elapsed_s"], 1)
+        deadline = time.monotonic() + 120
+        while (_count(db_url, "event_outbox") < persisted
+               and time.monotonic() < deadline):
+            time.sleep(0.5)
+        result["drained_into_events_s"] = round(time.monotonic() - deadline + 120, 1)
+        result["events"] = _count(db_url, "event_outbox")
+        http.close()
+    return result
+
+
+def run_bare(rate: float, seconds: float, connections: int) -> dict[str, Any]:
+    with bare_process() as port:
+        return asyncio.run(fire(port, build_requests("/", None, int(rate * seconds)), rate,
+                                connections))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=2000.0)
+    parser.add_argument("--low-rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--pg", default=pg.DEFAULT_SERVER)
+    args = parser.parse_args()
+    database = f"st_bench_webhook_{os.getpid()}"
+    db_url = pg.recreate(args.pg, database).replace("postgresql://", "postgresql+psycopg://")
+    try:
+        say(f"bare ASGI endpoint at {args.rate:.0f}/s for {args.seconds:.0f} s")
+        bare = run_bare(args.rate, args.seconds, args.connections)
+        say(f"agent at {args.rate:.0f}/s for {args.seconds:.0f} s")
+        full = run_agent(db_url, args.rate, args.seconds, args.connections)
+        say(f"agent at {args.low_rate:.0f}/s for {args.seconds:.0f} s")
+        low = run_agent(db_url, args.low_rate, args.seconds, args.connections)
+    finally:
+        pg.drop(args.pg, database)
+    result = {
+        "benchmark": "webhook-ingest", "when": dt.datetime.now(dt.UTC).isoformat(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "body_bytes": 1024, "connections": args.connections,
+        "bare_asgi": bare, "agent": full, "agent_low_rate": low,
+        "targets": {"persisted_per_s": 2000, "p99_ms": 50,
+                    "met": full["persisted_per_s"] >= 2000 and full["p99_ms"] < 50},
+    }
+    print(f"{'':24}{'offered/s':>10}{'answered/s':>11}{'persisted/s':>12}{'p50 ms':>9}"
+          f"{'p99 ms':>9}  statuses")
+    for name, part in (("bare ASGI (ceiling)", bare), ("agent", full),
+                       ("agent, low rate", low)):
+        print(f"{name:24}{part['rate_offered']:>10.0f}{part['answered_per_s']:>11.0f}"
+              f"{part.get('persisted_per_s', float('nan')):>12.0f}{part['p50_ms']:>9.1f}"
+              f"{part['p99_ms']:>9.1f}  {part['statuses']}")
+    print(f"target >= 2000 persisted/s with p99 < 50 ms: "
+          f"{'met' if result['targets']['met'] else 'NOT met'}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"webhook-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(result, indent=2))
+    say(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
