@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 log = logging.getLogger(__name__)
 
 
@@ -60,6 +62,8 @@ def aws() -> Peer | None:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
+    # moto keeps its state per process: start from an empty account every time.
+    httpx.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
     keys = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
             "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
     s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **keys)
