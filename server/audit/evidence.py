@@ -61,7 +61,9 @@ def written_by(session: Session, execution: SyncExecution) -> WrittenDigest:
     key = both.c.h.collate("C") if session.get_bind().dialect.name == "postgresql" \
         else literal_column("h")
     ordered = select(both.c.h).order_by(key)
-    for (value,) in session.execute(ordered).yield_per(10_000):
+    # Stream the hashes (yield_per as an execution option; Result.yield_per after execute
+    # would buffer every row first: ~100 MiB for a million records).
+    for (value,) in session.execute(ordered.execution_options(yield_per=10_000)):
         h.update(str(value).encode("ascii") + b"\n")
         count += 1
     return WrittenDigest(count, h.hexdigest())
