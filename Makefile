@@ -14,6 +14,8 @@ help:
 	@echo "make test         the whole test suite, on SQLite and PostgreSQL"
 	@echo "make lint         ruff, mypy and the import contracts"
 	@echo "make fuzz         schemathesis over the agent's OpenAPI document"
+	@echo "make bench        the sync benchmark against dlt and a COPY ceiling (PostgreSQL)"
+	@echo "make screenshots  render the console's screens into docs/images/"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -35,6 +37,13 @@ lint: $(STAMP)
 
 fuzz: $(STAMP)
 	$(BIN)/python -m pytest tests/fuzz -p no:randomly $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.sync_bench $(BENCH_ARGS)
+
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python packaging/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

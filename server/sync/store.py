@@ -96,11 +96,22 @@ def _insert_records(session: Session, rows: list[dict[str, Any]],
         return
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     columns = ", ".join(_RECORD_COLUMNS)
+    # Rows of a batch share their provenance object and mostly their key lists: encode each
+    # distinct object once, not once per row.
+    encoded: dict[int, str] = {}
+
+    def as_json(value: Any) -> str:
+        key = id(value)
+        text = encoded.get(key)
+        if text is None:
+            text = encoded[key] = _dumps(value)
+        return text
+
     with cursor.copy(f"COPY evidence_records ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([
                 json_text[row["id"]] if name == "data" else
-                _dumps(row[name]) if name in _JSON_COLUMNS else row[name]
+                as_json(row[name]) if name in _JSON_COLUMNS else row[name]
                 for name in _RECORD_COLUMNS])
 
 
@@ -168,6 +179,7 @@ def upsert_batch(
 
     new_rows: list[dict[str, Any]] = []
     json_text: dict[uuid.UUID, str] = {}
+    key_lists: dict[tuple[str, ...], list[str]] = {}  # one shared list per key set
     changed: dict[uuid.UUID, tuple[str, int, bool]] = {}
     seen: list[uuid.UUID] = []
     for ext, data in latest.items():
@@ -180,7 +192,8 @@ def upsert_batch(
                 "id": rid, "instance_id": scope.instance_id, "entity_type": scope.entity_type,
                 "external_id": ext, "stream": scope.stream, "data": data,
                 "content_hash": digest, "version": 1, "last_change": "created",
-                "changed_fields": sorted(data), "last_sync_id": scope.sync_id,
+                "changed_fields": key_lists.setdefault(tuple(data), sorted(data)),
+                "last_sync_id": scope.sync_id,
                 "is_deleted": False, "first_seen_at": now, "updated_at": now,
                 "provenance": provenance,
             })
