@@ -192,7 +192,8 @@ def upsert_batch(
                 "id": rid, "instance_id": scope.instance_id, "entity_type": scope.entity_type,
                 "external_id": ext, "stream": scope.stream, "data": data,
                 "content_hash": digest, "version": 1, "last_change": "created",
-                "changed_fields": key_lists.setdefault(tuple(data), sorted(data)),
+                "changed_fields": key_lists.get(tuple(data)) or key_lists.setdefault(
+                    tuple(data), sorted(data)),
                 "last_sync_id": scope.sync_id,
                 "is_deleted": False, "first_seen_at": now, "updated_at": now,
                 "provenance": provenance,
