@@ -215,5 +215,13 @@ def dump(doc: dict[str, Any]) -> str:
 
 
 def load(text: str) -> Any:
-    """Parse YAML (or JSON) safely; YAMLError names the line."""
+    """Parse YAML (or JSON) safely; YAMLError names the line.
+
+    Anchors and aliases are refused: the export never writes them, and a few nested aliases
+    would make validation walk an exponentially large document.
+    """
+    for token in yaml.scan(text):
+        if isinstance(token, yaml.AliasToken | yaml.AnchorToken):
+            raise yaml.YAMLError(f"line {token.start_mark.line + 1}: anchors and aliases "
+                                 "(& and *) are not supported; write the values out")
     return yaml.safe_load(text)

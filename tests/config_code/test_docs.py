@@ -84,3 +84,11 @@ def test_every_documented_command_exists(guide: str) -> None:
         for option in re.findall(r"--[a-z-]+", options):
             if option != "--help":
                 assert option in help_text, f"simpletrust {group} {sub} has no {option}"
+
+
+def test_yaml_aliases_are_refused(api: Api) -> None:
+    bomb = ("schema_version: 1\nx: &a [1, 1, 1, 1, 1, 1, 1, 1]\ny: &b [*a, *a, *a, *a, *a]\n"
+            "instances: []\n")
+    resp = api.post("/config/import", {"document": bomb})
+    assert resp.status_code == 422
+    assert "anchors and aliases" in resp.json()["errors"][0]["message"]
