@@ -110,7 +110,7 @@ def expiry_warnings(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-def test_summary(result: Mapping[str, Any]) -> tuple[bool, str]:
+def credential_test_summary(result: Mapping[str, Any]) -> tuple[bool, str]:
     """(ok, readable text) of a `POST /auth-configs/{id}/test` answer."""
     ok = bool(result.get("ok"))
     inner = result.get("result") if isinstance(result.get("result"), dict) else {}

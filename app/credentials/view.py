@@ -30,10 +30,10 @@ from app.core.errors import ConsoleError
 from app.core.formatting import format_relative, format_timestamp
 from app.credentials.core import (
     OAUTH_SIGN_IN,
+    credential_test_summary,
     decorate,
     expiry_warnings,
     oauth_sign_in,
-    test_summary,
 )
 from app.credentials.editor import CredentialDialog
 from app.qt import layout
@@ -234,7 +234,7 @@ class CredentialsPage(Page):
         probe = self.probe.text().strip() or None
 
         def done(answer: Any) -> None:
-            ok, text = test_summary(answer if isinstance(answer, dict) else {})
+            ok, text = credential_test_summary(answer if isinstance(answer, dict) else {})
             self._show_result(ok, f"Test of {row.get('name')}: {text}")
             self.sig_tested.emit(ok, text)
             self.refresh()
