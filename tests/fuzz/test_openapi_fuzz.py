@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from server.api.app import create_app
 from server.config import load_settings
 from server.db.engine import make_engine, make_session_factory
-from server.db.models import IntegrationConnector, Role, SystemType
+from server.db.models import Base, IntegrationConnector, Role, SystemType
 from server.security.tokens import create_service_principal, issue_token
 from server.vault import MasterKey, Vault
 
@@ -31,7 +31,9 @@ OPENAPI = "/api/integration/openapi.json"
 
 def _operations() -> list[tuple[str, str]]:
     """Every (method, path) the agent documents; no database needed to list them."""
-    app = create_app(load_settings(database_url="sqlite://"), make_engine("sqlite://"),
+    engine = make_engine("sqlite://")  # one in-memory database per thread: tables, then app
+    Base.metadata.create_all(engine)
+    app = create_app(load_settings(database_url="sqlite://"), engine,
                      vault=Vault.from_key(MasterKey.generate()))
     return [(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops]
 
