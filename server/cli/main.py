@@ -6,6 +6,8 @@ import sys
 
 import typer
 
+from server.cli import audit as audit_cli
+from server.cli import config as config_cli
 from server.cli import connector, db, secrets, tokens
 from server.cli.common import fail, settings
 from server.cli.sync import sync
@@ -17,6 +19,9 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="token")
+app.add_typer(audit_cli.app, name="audit",
+              help="The tamper-evident audit trail: verify, export, checkpoint.")
+app.add_typer(config_cli.app, name="config", help="Configuration as code: export, import, diff.")
 app.command(name="sync")(sync)
 app.add_typer(connector.app, name="connector", help="Connectors: list, check, discover, read, new.")
 app.add_typer(secrets.app, name="secrets", help="The credential master key.")

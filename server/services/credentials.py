@@ -20,7 +20,6 @@ from connectors.sdk.auth.models import (
     AuthFields,
     auth_method,
     masked_hints,
-    plain_values,
     public_values,
     secret_values,
 )
@@ -109,7 +108,11 @@ def merged(
     """Apply an update: omitted or null secrets keep their stored value; a new type starts over."""
     if auth_type != obj.auth_type:
         return validate_fields(auth_type, update or {})
-    stored = plain_values(load(vault, obj))
+    # Not validated on its own: a credential imported without its secrets is incomplete
+    # until an update supplies them.
+    secrets = _sealed(vault, obj)
+    secrets.pop(TOKEN_KEY, None)
+    stored = {**(obj.oauth_config or {}), **secrets}
     secret = secret_field_names(FIELD_MODELS[auth_method(auth_type.value)])
     for key, value in (update or {}).items():
         if key in secret and value in (None, ""):

@@ -115,7 +115,11 @@ def create_connector(
     key = spec.connector.key
     crud.ensure_unique(session, IntegrationConnector.key, key, field="spec.connector.key")
     row = IntegrationConnector(id=uuid.uuid4(), key=key, origin=ConnectorOrigin.DECLARATIVE,
-                               declarative_spec=body.spec)
+                               declarative_spec=body.spec, name=spec.connector.name,
+                               version=str(spec.connector.version),
+                               system_type=SystemType(str(getattr(spec.connector.system_type,
+                                                                  "value", spec.connector
+                                                                  .system_type))))
     session.add(row)
     session.flush()
     registry = _registry(request)
