@@ -61,12 +61,9 @@ def run(
 
     cfg = settings().model_copy(update={"demo": not no_demo, **({"port": port} if port else {})})
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    try:
-        import PySide6  # noqa: F401, PLC0415
+    import importlib.util  # noqa: PLC0415
 
-        has_console = True
-    except ImportError:
-        has_console = False
+    has_console = importlib.util.find_spec("PySide6") is not None  # probed, not imported
     if not (has_display and has_console):
         configure_logging(cfg.log_level, cfg.log_format)
         reason = "no display" if not has_display else "the console is not installed"

@@ -20,7 +20,8 @@ def test_demo_instances_sync_against_local_peers(api: Api) -> None:
             done = {r["instance_id"] for r in runs if r["status"] in ("completed", "failed")}
             if done >= set(demo.instances.values()):
                 break
-            assert time.monotonic() < deadline, [(r["instance_id"][:8], r["status"], r["trigger_type"]) for r in runs]
+            assert time.monotonic() < deadline, [
+                (r["instance_id"][:8], r["status"], r["trigger_type"]) for r in runs]
             time.sleep(0.3)
         failed = [r for r in runs if r["status"] != "completed"]
         assert failed == [], failed
