@@ -130,6 +130,7 @@ def create_app(settings: Settings, engine: Engine, vault: Vault | None = None) -
                    credential_ops, mappings,
                    schedules, executions, sync, records, subscriptions, logs, metrics):
         api.include_router(module.router)
+    api.include_router(credential_ops.callback_router)  # the browser's OAuth redirect
     for module in (audit, config_code, revisions):  # issue 10
         api.include_router(module.router)
     for module in (webhooks, events, agents):  # issue 6

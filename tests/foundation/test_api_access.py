@@ -13,7 +13,8 @@ from tests.foundation.conftest import PREFIX, Api
 
 #: Operations reachable without a token.
 PUBLIC = {("GET", f"{PREFIX}/health"), ("GET", f"{PREFIX}/openapi.json"),
-          ("POST", f"{PREFIX}/webhook/{{key}}")}  # inbound webhooks verify signatures instead
+          ("POST", f"{PREFIX}/webhook/{{key}}"),  # inbound webhooks verify signatures instead
+          ("GET", f"{PREFIX}/oauth/callback")}  # the browser comes back with a one-time state
 #: POSTs that change nothing (dry runs): auditors may use them.
 READ_ONLY = re.compile(r"/mappings/\{[^}]+\}/(validate|test)$")
 #: Token and principal administration: admin only.

@@ -110,3 +110,35 @@ def test_secrets_never_leak(api: Api, backend: str, db_url: str,
             env={**os.environ, "PGPASSWORD": url.password or ""})
         assert "authentication_configs" in dump.stdout
         assert CANARY not in dump.stdout
+
+
+def test_browser_sign_in_through_the_agent_redirect(api: Api) -> None:
+    """Authorization code + PKCE with the agent's own redirect endpoint (sign-in from a
+    browser); httpx plays the browser against a real OAuth server on loopback."""
+    import httpx  # noqa: PLC0415
+
+    with running_oauth_server() as server:
+        server.add_client(Client("webapp", None, ("authorization_code", "refresh_token")))
+        cred = api.post("/auth-configs", {
+            "name": "web sign-in", "auth_type": "oauth2_authorization_code",
+            "credentials": {"token_url": server.token_url, "authorize_url": server.authorize_url,
+                            "client_id": "webapp", "scope": "read"}}).json()
+        # The agent as the browser reaches it: on 127.0.0.1 (the server accepts loopback
+        # redirects only, RFC 8252).
+        start = api.client.post(
+            f"http://127.0.0.1/api/integration/auth-configs/{cred['id']}/oauth/start",
+            headers=api.headers()).json()
+        assert start["redirect_uri"] == "http://127.0.0.1/api/integration/oauth/callback"
+        consent = httpx.get(start["authorization_url"], follow_redirects=False)
+        assert consent.status_code == 302
+        back = consent.headers["location"]
+        assert back.startswith(start["redirect_uri"])
+        forged = api.client.get(back.replace("state=", "state=x"))
+        assert forged.status_code == 400
+        done = api.client.get(back)
+        assert done.status_code == 200, done.text
+        assert "Signed in" in done.text
+        assert api.client.get(back).status_code == 400  # one-shot
+        refreshed = api.post(f"/auth-configs/{cred['id']}/refresh").json()
+        assert refreshed["refreshed"] is True  # the stored refresh token works
+        assert server.token_requests["refresh_token"] == 1

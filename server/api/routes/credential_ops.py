@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import html
+import time
 import uuid
 
 from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
 
 from connectors.sdk.auth import check_credential
 from connectors.sdk.auth.errors import CredentialError
 from connectors.sdk.auth.models import plain_values
-from connectors.sdk.auth.oauth import OAuth2Auth
+from connectors.sdk.auth.oauth import (
+    OAuth2Auth,
+    PendingAuthorization,
+    acomplete_authorization,
+    start_authorization,
+)
 from server.api import crud
 from server.api.deps import Operator, SessionDep
 from server.api.problems import Conflict, problem_responses
@@ -17,8 +25,9 @@ from server.api.schemas.operations import (
     CredentialRefreshRead,
     CredentialTestRead,
     CredentialTestRequest,
+    SignInStartRead,
 )
-from server.db.models import AuthenticationConfig, LogType
+from server.db.models import AuthenticationConfig, AuthType, LogType
 from server.db.types import utcnow
 from server.services import activity, credentials
 from server.sync.runtime import credential_for
@@ -76,3 +85,85 @@ async def refresh_auth_config(
                     principal=who, details={"auth_config_id": str(obj.id)})
     session.commit()
     return CredentialRefreshRead(refreshed=True, expires_at=token.expires_at)
+
+
+# ---- sign-in from a browser (OAuth 2.0 authorization code + PKCE) ----------------------
+
+#: Seconds a started sign-in waits for its redirect.
+SIGN_IN_TTL = 600
+callback_router = APIRouter(tags=["credentials"])
+
+
+class _Pending:
+    def __init__(self, auth_id: uuid.UUID, pending: PendingAuthorization, who: uuid.UUID) -> None:
+        self.auth_id, self.pending, self.who = auth_id, pending, who
+        self.expires = time.monotonic() + SIGN_IN_TTL
+
+
+def _sign_ins(request: Request) -> dict[str, _Pending]:
+    state = request.app.state
+    if not hasattr(state, "oauth_sign_ins"):
+        state.oauth_sign_ins = {}
+    pending: dict[str, _Pending] = state.oauth_sign_ins
+    for key in [k for k, v in pending.items() if v.expires < time.monotonic()]:
+        del pending[key]
+    return pending
+
+
+@router.post("/{auth_config_id}/oauth/start", response_model=SignInStartRead)
+def start_oauth_sign_in(
+    auth_config_id: uuid.UUID, request: Request, session: SessionDep, who: Operator
+) -> SignInStartRead:
+    """Begin a browser sign-in: open `authorization_url`; the provider redirects back to the
+    agent's `/oauth/callback`, which stores the tokens sealed with this credential."""
+    obj = crud.get_or_404(session, AuthenticationConfig, auth_config_id, "credential")
+    if obj.auth_type != AuthType.OAUTH2_AUTHORIZATION_CODE:
+        raise Conflict(f"a {obj.auth_type.value} credential has no browser sign-in")
+    fields = credentials.load(request.app.state.vault, obj)
+    redirect = str(request.url_for("complete_oauth_sign_in"))
+    pending = start_authorization(fields, redirect)  # type: ignore[arg-type]
+    _sign_ins(request)[pending.state] = _Pending(obj.id, pending, who.id)
+    activity.record(session, "credential.sign_in", f"browser sign-in started for {obj.name!r}",
+                    principal=who, details={"auth_config_id": str(obj.id)})
+    session.commit()
+    return SignInStartRead(authorization_url=pending.url, redirect_uri=redirect,
+                           expires_in=SIGN_IN_TTL)
+
+
+def _page(title: str, text: str, status: int) -> HTMLResponse:
+    body = (f"<!doctype html><title>{html.escape(title)}</title>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>")
+    return HTMLResponse(body, status_code=status)
+
+
+@callback_router.get("/oauth/callback", response_class=HTMLResponse, include_in_schema=True,
+                     name="complete_oauth_sign_in")
+async def complete_oauth_sign_in(request: Request, session: SessionDep) -> HTMLResponse:
+    """Where the provider sends the browser back (no token: the one-time `state` is the proof).
+    """
+    params = dict(request.query_params)
+    started = _sign_ins(request).pop(params.get("state", ""), None)
+    if started is None:
+        return _page("Sign-in not recognised", "This sign-in is unknown or expired. Start it "
+                     "again from the console or the API.", 400)
+    obj = session.get(AuthenticationConfig, started.auth_id)
+    if obj is None:
+        return _page("Credential gone", "The credential was deleted during the sign-in.", 404)
+    vault: Vault = request.app.state.vault
+    fields = credentials.load(vault, obj)
+    store = credentials.DbTokenStore(request.app.state.session_factory, vault, obj.id)
+    try:
+        await acomplete_authorization(fields, started.pending, params,  # type: ignore[arg-type]
+                                      token_store=store)
+    except CredentialError as exc:
+        activity.record(session, "credential.sign_in", f"browser sign-in for {obj.name!r} "
+                        f"failed: {exc.message}", log_type=LogType.ERROR,
+                        details={"auth_config_id": str(obj.id)})
+        session.commit()
+        return _page("Sign-in failed", f"{exc.message}. {exc.hint or ''}".strip(), 400)
+    activity.record(session, "credential.sign_in", f"browser sign-in for {obj.name!r} done",
+                    log_type=LogType.SUCCESS, details={"auth_config_id": str(obj.id),
+                                                       "principal_id": str(started.who)})
+    session.commit()
+    return _page("Signed in", f"The credential {obj.name!r} is ready. You can close this "
+                 "window.", 200)

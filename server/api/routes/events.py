@@ -60,7 +60,7 @@ EVENT_SORTS = {"created_at": OutboxEvent.created_at}
 @router.get("/events", response_model=Page[EventRead])
 def list_events(
     session: SessionDep, _: Reader, instance_id: uuid.UUID | None = None,
-    type: Annotated[ShortText | None, Query(description="Exact event type")] = None,  # noqa: A002
+    type: Annotated[ShortText | None, Query(description="Exact event type")] = None,
     limit: Limit = 50, cursor: Annotated[ShortText | None, Query()] = None,
 ) -> Page[EventRead]:
     """Recent events, newest first."""

@@ -75,3 +75,9 @@ class CredentialTestRead(BaseModel):
 class CredentialRefreshRead(BaseModel):
     refreshed: bool
     expires_at: float | None
+
+
+class SignInStartRead(BaseModel):
+    authorization_url: str = Field(description="Open this in the user's browser")
+    redirect_uri: str
+    expires_in: int = Field(description="Seconds the sign-in waits for the redirect")
