@@ -192,7 +192,7 @@ def seed(agent: DemoAgent, sims: dict[str, str], files: Path) -> dict[str, str]:
         },
     )
     loopback = {"allow_loopback": True}
-    specs = [
+    specs: list[tuple[str, str, dict[str, Any], str | None, dict[str, Any] | None]] = [
         (
             "GitHub acme-corp",
             "github",
@@ -382,8 +382,9 @@ class Shooter:
         sign_in.create_new.setChecked(True)
         sign_in.editor.name.setText("Jira Cloud (second site)")
         form = sign_in.editor.form
-        form.editor("username").input.setText(DEFAULT_EMAIL)
-        form.editor("password").input.setText(DEFAULT_API_TOKEN)
+        assert form is not None
+        form.set_text("username", DEFAULT_EMAIL)
+        form.set_text("password", DEFAULT_API_TOKEN)
         await self.settle(0.3)
         self.save(wizard, "wizard-2-sign-in")
         sign_in.use_existing.setChecked(True)
@@ -413,15 +414,16 @@ class Shooter:
         await self.sign_in_step(wizard)
         await step(Step.PARAMETERS)
         params = wizard.parameters_page
+        assert params.form is not None
         params.name.setText("Jira Cloud platform team")
-        params.form.editor("base_url").input.setText(self.sims["jira"])
-        params.form.editor("projects").input.setText("SEC, OPS")
-        params.form.editor("page_size").input.setText("500")  # shows live validation
+        params.form.set_text("base_url", self.sims["jira"])
+        params.form.set_text("projects", "SEC, OPS")
+        params.form.set_text("page_size", "500")  # shows live validation
         params.advanced.set_expanded(True)
         params.allow_loopback.setChecked(True)
         await self.settle(0.3)
         self.save(wizard, "wizard-3-parameters")
-        params.form.editor("page_size").input.setText("50")
+        params.form.set_text("page_size", "50")
         await step(Step.TEST)
         await self.until(lambda: wizard.test_page.result is not None)
         await self.settle()
@@ -463,7 +465,8 @@ def render(agent: DemoAgent, sims: dict[str, str], out: Path, work: Path) -> lis
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
-        return loop.run_until_complete(Shooter(agent, sims, out, work).run())
+        saved: list[Path] = loop.run_until_complete(Shooter(agent, sims, out, work).run())
+    return saved
 
 
 def run(out: Path, keep: bool = False) -> list[Path]:

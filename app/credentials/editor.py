@@ -175,8 +175,8 @@ class CredentialEditor(QWidget):
         if self.form is None:
             return
         for editor in self.form.all_editors():
-            if editor.spec.secret:
-                editor.input.clear()  # type: ignore[attr-defined]
+            if editor.spec.secret and isinstance(editor.input, QLineEdit):
+                editor.input.clear()
 
     async def create_in(self, session: AgentSession) -> JsonDict:
         assert self.form is not None

@@ -51,6 +51,8 @@ OnChange = Callable[[str], None]
 class _Editor:
     """One field: its input widget, hint and error label; knows its path in the value."""
 
+    input: QWidget
+
     def __init__(self, spec: FieldSpec, path: str, on_change: OnChange) -> None:
         self.spec = spec
         self.path = path
@@ -98,6 +100,8 @@ class _Editor:
 
 
 class _LineEditor(_Editor):
+    input: QLineEdit
+
     def __init__(self, spec: FieldSpec, path: str, on_change: OnChange) -> None:
         super().__init__(spec, path, on_change)
         self.input = QLineEdit()
@@ -118,6 +122,8 @@ class _LineEditor(_Editor):
 
 
 class _TextEditor(_Editor):
+    input: QPlainTextEdit
+
     def __init__(self, spec: FieldSpec, path: str, on_change: OnChange) -> None:
         super().__init__(spec, path, on_change)
         self.input = QPlainTextEdit()
@@ -136,6 +142,8 @@ class _TextEditor(_Editor):
 
 
 class _BoolEditor(_Editor):
+    input: QCheckBox
+
     def __init__(self, spec: FieldSpec, path: str, on_change: OnChange) -> None:
         super().__init__(spec, path, on_change)
         self.input = QCheckBox(spec.description or spec.title)
@@ -153,6 +161,8 @@ class _BoolEditor(_Editor):
 
 
 class _EnumEditor(_Editor):
+    input: QComboBox
+
     def __init__(self, spec: FieldSpec, path: str, on_change: OnChange) -> None:
         super().__init__(spec, path, on_change)
         self.input = QComboBox()
@@ -361,6 +371,24 @@ class SchemaForm(QWidget):
             if editor.path == path:
                 return editor
         raise KeyError(path)
+
+    def set_text(self, path: str, text: str) -> None:
+        """Type ``text`` into a text input (as a user would; e.g. tests and screenshots)."""
+        widget = self.editor(path).input
+        if isinstance(widget, QLineEdit):
+            widget.setText(text)
+        elif isinstance(widget, QPlainTextEdit):
+            widget.setPlainText(text)
+        else:
+            raise TypeError(f"{path}: not a text input")
+
+    def text(self, path: str) -> str:
+        widget = self.editor(path).input
+        if isinstance(widget, QLineEdit):
+            return widget.text()
+        if isinstance(widget, QPlainTextEdit):
+            return widget.toPlainText()
+        raise TypeError(f"{path}: not a text input")
 
     def value(self) -> dict[str, Any]:
         """The configuration as typed (unparsable inputs left out; see `problems`)."""
