@@ -79,7 +79,23 @@ _TASK = {
     },
 }
 
+_CHECK = {
+    "type": "object",
+    "required": ["record_id", "external_id", "check_id", "status", "instance_id"],
+    "properties": {
+        "record_id": _UUID, "external_id": {"type": "string"}, "instance_id": _UUID,
+        "instance": {"type": ["string", "null"]}, "sync_id": _UUID,
+        "check_id": {"type": ["string", "null"]}, "status": {"enum": ["fail"]},
+        "severity": {"type": ["string", "null"]}, "title": {"type": ["string", "null"]},
+        "resource": {"type": ["string", "null"]}, "content_hash": {"type": "string"},
+        "check": {"type": "object", "description": "The canonical configuration_check"},
+    },
+}
+
 INTERNAL: dict[str, dict[str, Any]] = {
+    "check.failed": {"description": "A control check failed (a configuration_check record "
+                     "created or changed with status fail): route it to a ticket.",
+                     "schema": _CHECK},
     "sync.started": {"description": "A sync began (once per execution).",
                      "schema": _SYNC},
     "sync.completed": {"description": "A sync finished; stats has the counts.",

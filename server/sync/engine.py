@@ -47,7 +47,7 @@ from server.db.models import (
     SyncStatus,
 )
 from server.db.types import utcnow
-from server.events.emit import emit_sync_finished
+from server.events.emit import emit, emit_sync_finished
 from server.monitoring import hooks as monitoring_hooks
 from server.monitoring import recovery, samples
 from server.monitoring.config import MonitoringConfig
@@ -484,6 +484,20 @@ class SyncEngine:
         Returns cancel."""
         with self.session_factory() as session:
             counts = store.upsert_batch(session, run.scope, batch, track_seen=run.full_refresh)
+            for record_id, external_id, data in counts.failed_checks:
+                # Once per version of a failing check: a re-delivery is de-duplicated.
+                digest = store.content_hash(data)
+                emit(session, "check.failed", {
+                    "record_id": str(record_id), "external_id": external_id,
+                    "instance_id": str(run.scope.instance_id),
+                    "instance": run.scope.provenance.get("instance"),
+                    "sync_id": str(execution_id), "check_id": data.get("check_id"),
+                    "status": "fail", "severity": data.get("severity"),
+                    "title": data.get("title") or data.get("name"),
+                    "resource": data.get("resource_name") or data.get("resource_external_id"),
+                    "content_hash": digest, "check": data,
+                }, dedupe_key=f"check.failed:{record_id}:{digest}",
+                    instance_id=run.scope.instance_id)
             counts.skipped = sum(1 for d in dead if d.get("raw", {}).keys() == {"location"})
             counts.failed = len(dead) - counts.skipped
             dead_ids = [uuid.uuid4() for _ in dead]

@@ -46,6 +46,8 @@ class Counts:
     skipped: int = 0
     #: Content hashes of the record versions this sync wrote (for the audit trail).
     written_hashes: list[str] = field(default_factory=list)
+    #: Failed control checks this batch created or changed: (record id, external id, data).
+    failed_checks: list[tuple[uuid.UUID, str, dict[str, Any]]] = field(default_factory=list)
 
     def add(self, other: Counts) -> None:
         for name in ("created", "updated", "unchanged", "deleted", "failed", "skipped"):
@@ -152,6 +154,10 @@ def _supersede(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, di
     return old
 
 
+def _is_failed_check(scope: Scope, data: dict[str, Any]) -> bool:
+    return scope.entity_type == "configuration_check" and data.get("status") == "fail"
+
+
 def upsert_batch(
     session: Session, scope: Scope, records: Sequence[tuple[str, dict[str, Any]]],
     *, track_seen: bool,
@@ -201,6 +207,8 @@ def upsert_batch(
             counts.created += 1
             counts.written_hashes.append(digest)
             seen.append(rid)
+            if _is_failed_check(scope, data):
+                counts.failed_checks.append((rid, ext, data))
             continue
         rid, old_hash, version, was_deleted = found
         seen.append(rid)
@@ -223,6 +231,8 @@ def upsert_batch(
             })
             counts.updated += 1
             counts.written_hashes.append(hashes[ext])
+            if _is_failed_check(scope, data):
+                counts.failed_checks.append((rid, ext, data))
         session.execute(update(EvidenceRecord), updates)
     _insert_records(session, new_rows, json_text)
     if track_seen:
