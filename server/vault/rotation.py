@@ -75,7 +75,7 @@ def rotate_master_key(
         )
 
     to_rewrap, already, empty = _preflight(session_factory, old, new)
-    instances = _preflight_instances(session_factory, old, new)
+    others = _preflight_others(session_factory, old, new)
     total = len(to_rewrap) + already + empty
     if old == new:
         return RotationReport(old.kid, new.kid, total, 0, already, empty, 0)
@@ -109,51 +109,88 @@ def rotate_master_key(
         if after_batch is not None:
             after_batch(batches)
 
-    rewrapped += _rewrap_instances(session_factory, old, new, instances, batch_size)
+    rewrapped += _rewrap_others(session_factory, old, new, others, batch_size)
     action = vault_old.promote_next_key()
     return RotationReport(old.kid, new.kid, total, rewrapped, already, empty, batches, action)
 
 
-def _sealed_instances(session: Session) -> list[tuple[uuid.UUID, dict[str, Any]]]:
-    """Instances whose configuration holds sealed secret fields (``__sealed__``)."""
-    rows = session.execute(select(IntegrationInstance.id, IntegrationInstance.configuration)
-                           .order_by(IntegrationInstance.id)).all()
-    return [(rid, cfg) for rid, cfg in rows if isinstance(cfg, dict) and cfg.get(SEALED)]
+@dataclass(frozen=True)
+class _Sealed:
+    """Envelopes kept outside credentials: where they are, and the record id they bind to."""
+
+    model: Any
+    key: str  # primary-key attribute
+    column: str  # JSON column holding the envelope (or a dict holding it)
+    aad: Callable[[Any], str]
+    inside: tuple[str, ...] = ()  # path inside the column to the envelope
+
+    def envelope(self, value: Any) -> dict[str, Any] | None:
+        for part in self.inside:
+            value = value.get(part) if isinstance(value, dict) else None
+        return value if is_envelope(value) else None
+
+    def replaced(self, value: Any, envelope: dict[str, Any]) -> Any:
+        if not self.inside:
+            return envelope
+        if len(self.inside) == 2:
+            outer, inner = self.inside
+            return {**value, outer: {**value[outer], inner: envelope}}
+        raise ValueError("unsupported envelope path")
 
 
-def _preflight_instances(
+def _sealed_places() -> list[_Sealed]:
+    # Imported here: these models belong to features the vault must not depend on at import.
+    from server.db.models import SubscriptionSecret, WebhookEndpoint  # noqa: PLC0415
+
+    return [
+        _Sealed(IntegrationInstance, "id", "configuration", str, (SEALED, "envelope")),
+        _Sealed(WebhookEndpoint, "instance_id", "secrets", lambda k: f"webhook:{k}"),
+        _Sealed(SubscriptionSecret, "subscription_id", "secrets",
+                lambda k: f"subscription:{k}"),
+    ]
+
+
+def _preflight_others(
     session_factory: Callable[[], Session], old: MasterKey, new: MasterKey
-) -> list[uuid.UUID]:
+) -> list[tuple[_Sealed, Any]]:
+    """Instance configuration secrets and webhook/subscription secrets still on the old key."""
+    pending: list[tuple[_Sealed, Any]] = []
     with session_factory() as session:
-        rows = _sealed_instances(session)
-    pending = []
-    for row_id, cfg in rows:
-        envelope = cfg[SEALED]["envelope"]
-        kid = envelope_kid(envelope)
-        if kid == old.kid:
-            check_unwraps(old, str(row_id), envelope)
-            pending.append(row_id)
-        elif kid != new.kid:
-            raise WrongMasterKey(
-                f"the configuration secrets of instance {row_id} are sealed with master key "
-                f"{kid}, neither the current key ({old.kid}) nor the new one; nothing was changed")
+        for place in _sealed_places():
+            key_col = getattr(place.model, place.key)
+            rows = session.execute(select(key_col, getattr(place.model, place.column))
+                                   .order_by(key_col)).all()
+            for row_key, value in rows:
+                envelope = place.envelope(value)
+                if envelope is None:
+                    continue
+                kid = envelope_kid(envelope)
+                if kid == old.kid:
+                    check_unwraps(old, place.aad(row_key), envelope)
+                    pending.append((place, row_key))
+                elif kid != new.kid:
+                    raise WrongMasterKey(
+                        f"secrets of {place.model.__tablename__} {row_key} are sealed with "
+                        f"master key {kid}, neither the current key ({old.kid}) nor the new "
+                        "one; nothing was changed")
     return pending
 
 
-def _rewrap_instances(
+def _rewrap_others(
     session_factory: Callable[[], Session], old: MasterKey, new: MasterKey,
-    ids: list[uuid.UUID], batch_size: int,
+    pending: list[tuple[_Sealed, Any]], batch_size: int,
 ) -> int:
     done = 0
-    for start in range(0, len(ids), batch_size):
+    for start in range(0, len(pending), batch_size):
         with session_factory() as session:
-            for instance in session.scalars(select(IntegrationInstance).where(
-                    IntegrationInstance.id.in_(ids[start:start + batch_size]))):
-                sealed = dict(instance.configuration or {}).get(SEALED)
-                if not sealed or envelope_kid(sealed["envelope"]) != old.kid:
-                    continue
-                instance.configuration = {**instance.configuration, SEALED: {
-                    **sealed, "envelope": rewrap(old, new, str(instance.id), sealed["envelope"])}}
+            for place, row_key in pending[start:start + batch_size]:
+                row = session.get(place.model, row_key)
+                value = getattr(row, place.column) if row is not None else None
+                envelope = place.envelope(value)
+                if row is None or envelope is None or envelope_kid(envelope) != old.kid:
+                    continue  # changed since the preflight: sealed anew with the new key
+                fresh = rewrap(old, new, place.aad(row_key), envelope)
+                setattr(row, place.column, place.replaced(value, fresh))
                 done += 1
             session.commit()
     return done

@@ -7,10 +7,12 @@ import uuid
 from sqlalchemy import text
 
 from server.db.engine import make_session_factory
-from server.db.models import IntegrationInstance
+from server.db.models import IntegrationInstance, WebhookEndpoint, WebhookScheme
+from server.events.signing import signing_secrets
 from server.services.registry import Registry
 from server.sync.runtime import build_connector
 from server.vault import MasterKey, Vault, rotate_master_key
+from server.webhooks.endpoints import open_secrets, seal_secrets
 from tests.support.api import Api
 
 HEC = "hec-" + uuid.uuid4().hex
@@ -42,12 +44,27 @@ def test_config_secrets_are_sealed_masked_kept_and_rotated(api: Api, tmp_path: o
         assert connector.config.hec_token.get_secret_value() == HEC  # type: ignore[attr-defined]
         assert connector.config.base_url == "http://127.0.0.1:10"  # type: ignore[attr-defined]
 
-    # Rotating the master key re-wraps instance secrets too.
+    # Rotating the master key re-wraps instance secrets and webhook / subscription secrets.
+    instance_id = uuid.UUID(created["id"])
+    with factory() as session:
+        session.add(WebhookEndpoint(instance_id=instance_id, scheme=WebhookScheme.SHARED_SECRET,
+                                    secrets=seal_secrets(vault, instance_id, [HEC + "w"])))
+        session.commit()
+    sub = api.post("/event-subscriptions", {
+        "instance_id": created["id"], "event_type": "sync.failed", "action_type": "webhook",
+        "action_config": {"url": "http://127.0.0.1:9/hook", "allow_loopback": True}}).json()
+    with factory() as session:
+        signing = signing_secrets(session, vault, uuid.UUID(sub["id"]))
+        session.commit()
     new_key = MasterKey.generate()
     rotate_master_key(factory, vault, new_key)
+    rotated = Vault.from_key(new_key)
     with factory() as session:
-        instance = session.get(IntegrationInstance, uuid.UUID(created["id"]))
+        instance = session.get(IntegrationInstance, instance_id)
         assert instance is not None
-        rotated = Vault.from_key(new_key)
         connector = build_connector(session, registry, rotated, instance)
         assert connector.config.hec_token.get_secret_value() == HEC  # type: ignore[attr-defined]
+        endpoint = session.get(WebhookEndpoint, instance_id)
+        assert endpoint is not None
+        assert open_secrets(rotated, endpoint) == [HEC + "w"]
+        assert signing_secrets(session, rotated, uuid.UUID(sub["id"])) == signing
