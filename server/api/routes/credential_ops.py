@@ -136,7 +136,7 @@ def _page(title: str, text: str, status: int) -> HTMLResponse:
     return HTMLResponse(body, status_code=status)
 
 
-@callback_router.get("/oauth/callback", response_class=HTMLResponse, include_in_schema=True,
+@callback_router.get("/oauth/callback", response_class=HTMLResponse, include_in_schema=False,
                      name="complete_oauth_sign_in")
 async def complete_oauth_sign_in(request: Request, session: SessionDep) -> HTMLResponse:
     """Where the provider sends the browser back (no token: the one-time `state` is the proof).

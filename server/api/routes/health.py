@@ -42,7 +42,9 @@ def _agent(request: Request) -> ComponentHealth:
 
 
 @router.get("/health", response_model=HealthRead,
-            responses={503: {"model": HealthRead, "description": "The agent cannot work"}})
+            responses={503: {"model": HealthRead, "description": "The agent cannot work"}},
+            # The token is optional: without one, the overall status; with one, the detail.
+            openapi_extra={"security": [{}, {"HTTPBearer": []}]})
 def get_health(
     request: Request, session: SessionDep, response: Response,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from server.api.deps import Operator, Reader, SessionDep
 from server.api.problems import Conflict, NotFound, Unprocessable, problem_responses
@@ -23,6 +23,10 @@ from server.api.schemas.revisions import (
 from server.db.models import ConfigRevision
 from server.revisions import service
 from server.vault import Vault
+
+#: Revision numbers fit a 32-bit column on every database (larger input is a 422).
+MAX_REVISION = 2**31 - 1
+RevisionNumber = Annotated[int, Path(ge=1, le=MAX_REVISION)]
 
 router = APIRouter(responses=problem_responses(401, 403, 404, 422))
 
@@ -56,10 +60,10 @@ def _add_routes(prefix: str, object_type: str, what: str, tag: str) -> None:
 
     def diff_revisions(
         object_id: uuid.UUID, session: SessionDep, _: Reader,
-        from_revision: Annotated[int | None, Query(ge=1, description="Default: the one "
-                                                   "before to_revision")] = None,
-        to_revision: Annotated[int | None, Query(ge=1, description="Default: the newest")]
-        = None,
+        from_revision: Annotated[int | None, Query(
+            ge=1, le=MAX_REVISION, description="Default: the one before to_revision")] = None,
+        to_revision: Annotated[int | None, Query(
+            ge=1, le=MAX_REVISION, description="Default: the newest")] = None,
     ) -> RevisionDiff:
         newest = service.latest(session, object_type, object_id)
         if newest == 0:
@@ -74,15 +78,15 @@ def _add_routes(prefix: str, object_type: str, what: str, tag: str) -> None:
                             from_revision=from_rev, to_revision=to_rev,
                             changes=[RevisionChange(**c.as_dict()) for c in changes])
 
-    def get_revision(object_id: uuid.UUID, revision: int, session: SessionDep, _: Reader
+    def get_revision(object_id: uuid.UUID, revision: RevisionNumber, session: SessionDep, _: Reader
                      ) -> RevisionRead:
         try:
             return _read(service.get_revision(session, object_type, object_id, revision))
         except service.RevisionNotFound as exc:
             raise NotFound(str(exc)) from None
 
-    def rollback(object_id: uuid.UUID, revision: int, request: Request, session: SessionDep,
-                 who: Operator) -> RollbackRead:
+    def rollback(object_id: uuid.UUID, revision: RevisionNumber, request: Request,
+                 session: SessionDep, who: Operator) -> RollbackRead:
         """Restore the revision's configuration; the result is a new revision."""
         vault: Vault = request.app.state.vault
         try:
