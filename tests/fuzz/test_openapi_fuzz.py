@@ -25,7 +25,7 @@ from server.db.models import Base, IntegrationConnector, Role, SystemType
 from server.security.tokens import create_service_principal, issue_token
 from server.vault import MasterKey, Vault
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))  # make fuzz runs 100
 OPENAPI = "/api/integration/openapi.json"
 
 
