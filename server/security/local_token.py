@@ -1,8 +1,8 @@
 """Where the agent leaves its first admin token for the console on the same machine.
 
 The OS keyring when a real backend exists (the vault's test of "real"); otherwise a file
-readable only by this user in the data directory. The console looks in the same two places
-(service name below, user = the agent's base URL).
+readable only by this user in the data directory. The console (app/core/profiles.py)
+looks in the same two places (service name below, user = the agent's base URL).
 """
 
 from __future__ import annotations
@@ -39,15 +39,3 @@ def store_local_token(base_url: str, token: str, data_dir: Path) -> str:
     os.chmod(path, 0o600)
     return str(path)
 
-
-def read_local_token(base_url: str, data_dir: Path) -> str | None:
-    backend = real_keyring_backend()
-    if backend is not None:
-        try:
-            token = backend.get_password(KEYRING_SERVICE, base_url)
-            if token:
-                return str(token)
-        except KeyringError as exc:
-            log.info("OS keyring unreadable (%s); trying the token file", type(exc).__name__)
-    path = data_dir / TOKEN_FILE
-    return path.read_text().strip() if path.is_file() else None

@@ -128,6 +128,3 @@ def hints(vault: Vault, obj: AuthenticationConfig) -> dict[str, str]:
 def expires_soon(obj: AuthenticationConfig, now: dt.datetime, window_days: int) -> bool:
     return obj.expiration is not None and obj.expiration <= now + dt.timedelta(days=window_days)
 
-
-def new_id() -> uuid.UUID:
-    return uuid.uuid4()

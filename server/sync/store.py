@@ -44,8 +44,6 @@ class Counts:
     deleted: int = 0
     failed: int = 0
     skipped: int = 0
-    #: Content hashes of the record versions this sync wrote (for the audit trail).
-    written_hashes: list[str] = field(default_factory=list)
     #: Failed control checks this batch created or changed: (record id, external id, data).
     failed_checks: list[tuple[uuid.UUID, str, dict[str, Any]]] = field(default_factory=list)
 
@@ -205,7 +203,6 @@ def upsert_batch(
                 "provenance": provenance,
             })
             counts.created += 1
-            counts.written_hashes.append(digest)
             seen.append(rid)
             if _is_failed_check(scope, data):
                 counts.failed_checks.append((rid, ext, data))
@@ -230,7 +227,6 @@ def upsert_batch(
                 "updated_at": now, "provenance": provenance, "stream": scope.stream,
             })
             counts.updated += 1
-            counts.written_hashes.append(hashes[ext])
             if _is_failed_check(scope, data):
                 counts.failed_checks.append((rid, ext, data))
         session.execute(update(EvidenceRecord), updates)
