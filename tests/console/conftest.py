@@ -10,6 +10,7 @@ are cancelled and awaited before the loop closes, so nothing is destroyed while 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import keyring
 import pytest
 import qasync
 from keyrings.alt.file import PlaintextKeyring
-from PySide6.QtCore import QEventLoop, QSettings, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.core.connection import Backoff
@@ -34,6 +35,27 @@ from .stub_agent import StubAgent
 
 T = TypeVar("T")
 Runner = Callable[..., Any]
+
+
+def _free_qt_objects_here() -> None:
+    """Destroy unreachable Qt wrappers now, on the GUI thread.
+
+    A widget caught in a reference cycle is otherwise freed by whichever thread next runs
+    Python's cycle collector: in a later, Qt-free test that is a server or worker thread,
+    and a QWidget destroyed there crashes the process (seen in CI: a segfault in the first
+    test after this package).
+    """
+    gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def qt_garbage_on_gui_thread(qapp: QApplication) -> Iterator[None]:
+    """Set up before (so torn down after) qtbot and the windows: collect on this thread."""
+    yield
+    _free_qt_objects_here()
 
 
 @pytest.fixture
