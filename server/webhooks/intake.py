@@ -16,17 +16,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import ClientDisconnect
+from starlette.types import Message, Receive, Scope, Send
 
 from connectors.sdk import ConnectorError
 from connectors.sdk.webhooks import WebhookRequest
@@ -61,14 +65,34 @@ class Rejected(Exception):
         super().__init__(detail)
         self.status, self.title, self.detail = status, title, detail
 
+    def answer(self) -> Answer:
+        return Answer(self.status, {"type": "about:blank", "title": self.title,
+                                    "status": self.status, "detail": self.detail,
+                                    "errors": []}, PROBLEM_JSON)
+
     def response(self) -> JSONResponse:
-        return JSONResponse({"type": "about:blank", "title": self.title, "status": self.status,
-                             "detail": self.detail, "errors": []}, status_code=self.status,
-                            media_type=PROBLEM_JSON)
+        return self.answer().response()
 
 
 #: Unknown key and failed verification: one answer for both.
 UNVERIFIED = Rejected(401, "Unauthorized", "the webhook delivery could not be verified")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the door answers, independent of the web framework that carries it."""
+
+    status: int
+    content: dict[str, Any]
+    media_type: str = "application/json"
+
+    def body(self) -> bytes:
+        # The same bytes as Starlette's JSONResponse renders.
+        return json.dumps(self.content, ensure_ascii=False, allow_nan=False, indent=None,
+                          separators=(",", ":")).encode()
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.content, status_code=self.status, media_type=self.media_type)
 
 
 @dataclass(frozen=True)
@@ -77,8 +101,8 @@ class Accepted:
     delivery_id: str
 
 
-def content_type_of(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+def content_type_of(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 def _is_json(content_type: str) -> bool:
@@ -87,6 +111,13 @@ def _is_json(content_type: str) -> bool:
 
 
 class WebhookIntake:
+    """Checks, verifies and stores one delivery; :meth:`handle` is framework-free.
+
+    Two adapters carry it: :meth:`receive` (a Starlette ``Request``) and :meth:`asgi`, the
+    lean ASGI app the public route is served by (no request object, no dependency solving:
+    the door is the agent's hottest path, issue 6).
+    """
+
     def __init__(self, session_factory: sessionmaker[Session], registry: Registry, vault: Vault,
                  *, max_body: int, tolerance: int, on_stored: Callable[[], None]) -> None:
         self.session_factory = session_factory
@@ -95,28 +126,53 @@ class WebhookIntake:
         self.max_body = max_body
         self.cache = EndpointCache(vault, tolerance)
         self.on_stored = on_stored
-        self.writer = DeliveryWriter(session_factory)
+        self.writer = DeliveryWriter(session_factory, on_stored)
 
     async def receive(self, key: str, request: Request) -> JSONResponse:
-        try:
-            accepted = await self._receive(key, request)
-        except Rejected as exc:
-            return exc.response()
-        self.on_stored()
-        return JSONResponse({"id": str(accepted.id), "delivery_id": accepted.delivery_id,
-                             "status": "received"}, status_code=202)
+        """The delivery carried by a Starlette request."""
+        answer = await self.handle(key, dict(request.headers), dict(request.query_params),
+                                   request.stream())
+        return answer.response()
 
-    async def _receive(self, key: str, request: Request) -> Accepted:
-        length = request.headers.get("content-length")
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The delivery as a bare ASGI request (``path_params["key"]`` set by the route)."""
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                               keep_blank_values=True))
+        key = str(scope.get("path_params", {}).get("key", ""))
+        try:
+            answer = await self.handle(key, headers, query, _body_chunks(receive))
+        except ClientDisconnect:
+            return
+        body = answer.body()
+        await send({"type": "http.response.start", "status": answer.status,
+                    "headers": [(b"content-type", answer.media_type.encode()),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def handle(self, key: str, headers: dict[str, str], query: dict[str, str],
+                     body: AsyncIterator[bytes]) -> Answer:
+        """Check, verify and store a delivery; ``headers`` have lower-case names."""
+        try:
+            accepted = await self._receive(key, headers, query, body)
+        except Rejected as exc:
+            return exc.answer()
+        return Answer(202, {"id": str(accepted.id), "delivery_id": accepted.delivery_id,
+                            "status": "received"})
+
+    async def _receive(self, key: str, headers: dict[str, str], query: dict[str, str],
+                       chunks: AsyncIterator[bytes]) -> Accepted:
+        length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             raise Rejected(413, "Payload too large",
                            f"the body exceeds the limit of {self.max_body} bytes")
-        content_type = content_type_of(request)
+        content_type = content_type_of(headers)
         if not (_is_json(content_type) or content_type == FORM):
             raise Rejected(415, "Unsupported media type",
                            "send the delivery as application/json")
-        body = await self._read(request)
-        headers = dict(request.headers)
+        body = await self._read(chunks)
         if len(key) > 100:
             key = ""
         resolved = await self._resolve_key(key)
@@ -125,15 +181,15 @@ class WebhookIntake:
             log.info("webhook delivery to an unknown key refused")
             raise UNVERIFIED
         if resolved.scheme == WebhookScheme.CONNECTOR:
-            await self._verify_by_connector(resolved, body, headers, dict(request.query_params))
+            await self._verify_by_connector(resolved, body, headers, query)
             delivery_id = _delivery_id(headers, body)
         else:
             if content_type == FORM:
                 raise Rejected(415, "Unsupported media type",
                                "send the delivery as application/json")
             delivery_id = self._verify(resolved, headers, body)
-        kept = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS
-                and k.lower() != resolved.header_name.lower()}
+        hidden = resolved.header_name.lower()
+        kept = {k: v for k, v in headers.items() if k not in SECRET_HEADERS and k != hidden}
         row: dict[str, Any] = {"id": uuid.uuid4(), "instance_id": resolved.instance_id,
                "delivery_id": delivery_id[:200], "scheme": resolved.scheme.value,
                "content_type": content_type[:200], "headers": kept, "body": body,
@@ -143,16 +199,16 @@ class WebhookIntake:
             raise Rejected(409, "Conflict", "this delivery id was already received (replay)")
         return Accepted(row["id"], row["delivery_id"])
 
-    async def _read(self, request: Request) -> bytes:
-        chunks: list[bytes] = []
+    async def _read(self, chunks: AsyncIterator[bytes]) -> bytes:
+        parts: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
+        async for chunk in chunks:
             size += len(chunk)
             if size > self.max_body:
                 raise Rejected(413, "Payload too large",
                                f"the body exceeds the limit of {self.max_body} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            parts.append(chunk)
+        return b"".join(parts)
 
     async def _resolve_key(self, key: str) -> Resolved | None:
         if not key:
@@ -214,54 +270,88 @@ class DeliveryWriter:
     """Group commit: deliveries arriving together are inserted in one transaction.
 
     Each request still waits for *its* row to be committed before it answers 202; batching
-    only shares the commit (the fsync) between concurrent requests. ``ON CONFLICT DO
-    NOTHING … RETURNING id`` tells which rows were new: the others are replays.
+    only shares the commit (the fsync) between concurrent requests: while one batch is being
+    written, the next one gathers. ``ON CONFLICT DO NOTHING … RETURNING id`` tells which rows
+    were new: the others are replays. ``on_stored`` is called once per committed batch.
     """
 
     MAX_BATCH = 500
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session],
+                 on_stored: Callable[[], None] = lambda: None) -> None:
         self.session_factory = session_factory
-        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[bool]]] | None = None
+        self.on_stored = on_stored
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        self._ready: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stmt: dict[str, Any] = {}
 
     async def store(self, row: dict[str, Any]) -> bool:
         """True once ``row`` is committed; False when its delivery id was already stored."""
-        if self._queue is None or self._task is None or self._task.done():
-            self._queue = asyncio.Queue()
-            self._task = asyncio.get_running_loop().create_task(self._run(self._queue),
-                                                                name="webhook-writer")
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        await self._queue.put((row, done))
+        loop = asyncio.get_running_loop()
+        if self._ready is None or self._task is None or self._task.done():
+            self._ready = asyncio.Event()
+            self._task = loop.create_task(self._run(self._ready), name="webhook-writer")
+        done: asyncio.Future[bool] = loop.create_future()
+        self._pending.append((row, done))
+        self._ready.set()
         return await done
 
-    async def _run(self, queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[bool]]]
-                   ) -> None:
+    async def _run(self, ready: asyncio.Event) -> None:
         while True:
-            batch = [await queue.get()]
-            while len(batch) < self.MAX_BATCH and not queue.empty():
-                batch.append(queue.get_nowait())
-            try:
-                inserted = await asyncio.to_thread(self._insert, [row for row, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - handed on: each waiting request fails
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                continue
-            for row, done in batch:
+            await ready.wait()
+            ready.clear()
+            while self._pending:
+                batch = self._pending[:self.MAX_BATCH]
+                del self._pending[:self.MAX_BATCH]
+                await self._write(batch)
+
+    async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[bool]]]) -> None:
+        try:
+            inserted = await asyncio.to_thread(self._insert, [row for row, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - handed on: each waiting request fails
+            for _, done in batch:
                 if not done.done():
-                    done.set_result(row["id"] in inserted)
+                    done.set_exception(exc)
+            return
+        for row, done in batch:
+            if not done.done():
+                done.set_result(row["id"] in inserted)
+        if inserted:
+            self.on_stored()
 
     def _insert(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
         with self.session_factory() as session:
-            dialect = session.get_bind().dialect.name
-            module: Any = postgresql if dialect == "postgresql" else sqlite
-            stmt = (module.insert(WebhookDelivery.__table__).values(rows)
-                    .on_conflict_do_nothing(index_elements=["instance_id", "delivery_id"])
-                    .returning(WebhookDelivery.id))
-            inserted = set(session.scalars(stmt))
+            conn = session.connection()
+            stmt = self._statement(conn.dialect.name)
+            # One executemany: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues")
+            # from one cached compilation, whatever the batch size.
+            inserted = set(conn.execute(stmt, rows).scalars())
             session.commit()
             return inserted
+
+    def _statement(self, dialect: str) -> Any:
+        stmt = self._stmt.get(dialect)
+        if stmt is None:
+            module: Any = postgresql if dialect == "postgresql" else sqlite
+            stmt = (module.insert(WebhookDelivery.__table__)
+                    .on_conflict_do_nothing(index_elements=["instance_id", "delivery_id"])
+                    .returning(WebhookDelivery.id))
+            self._stmt[dialect] = stmt
+        return stmt
+
+
+async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body as it arrives; a client that went away ends the request."""
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect  # nobody is left to answer
+        body = message.get("body", b"")
+        if body:
+            yield body
+        if not message.get("more_body", False):
+            return
 
 
 def _delivery_id(headers: dict[str, str], body: bytes) -> str:

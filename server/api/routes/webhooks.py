@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from server.api import crud
 from server.api.deps import CurrentPrincipal, Operator, SessionDep
@@ -45,10 +47,28 @@ _PUBLIC = {
 }
 
 
+class _Deliver:
+    """The delivery URL as a bare ASGI app: the agent's hottest path skips FastAPI's request
+    handling (dependency solving, parameter validation, response wrapping). A class, so that
+    Starlette's ``Route`` calls it as ASGI instead of wrapping it as ``func(request)``."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        intake: WebhookIntake = scope["app"].state.webhook_intake
+        await intake.asgi(scope, receive, send)
+
+
+# Registered before the documented operation below, so it is the one that serves POSTs.
+router.routes.append(Route("/webhook/{key}", _Deliver(), methods=["POST"],
+                           include_in_schema=False, name="deliver_webhook"))
+
+
 @router.post("/webhook/{key}", status_code=202, responses=_PUBLIC,  # type: ignore[arg-type]
              openapi_extra={"security": []})
 async def receive_webhook(key: str, request: Request) -> JSONResponse:
-    """Inbound delivery (no bearer token: the key and the signature authenticate it)."""
+    """Inbound delivery (no bearer token: the key and the signature authenticate it).
+
+    Documents the operation; the bare route above answers it with the same intake.
+    """
     intake: WebhookIntake = request.app.state.webhook_intake
     return await intake.receive(key, request)
 
