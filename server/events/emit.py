@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.agents.dbutil import insert_or_skip
@@ -24,14 +25,34 @@ from server.db.models import (
 from server.db.types import utcnow
 
 
+def event_row(event_type: str, data: dict[str, Any], *, dedupe_key: str,
+              instance_id: uuid.UUID | None = None, occurred_at: dt.datetime | None = None,
+              now: dt.datetime | None = None) -> dict[str, Any]:
+    """The outbox row of one event (for :func:`emit_many`)."""
+    now = now or utcnow()
+    return {"id": uuid.uuid4(), "event_type": event_type[:200], "instance_id": instance_id,
+            "payload": data, "occurred_at": occurred_at or now,
+            "dedupe_key": dedupe_key[:300], "status": OutboxStatus.PENDING.value,
+            "created_at": now}
+
+
 def emit(session: Session, event_type: str, data: dict[str, Any], *, dedupe_key: str,
          instance_id: uuid.UUID | None = None, occurred_at: dt.datetime | None = None) -> bool:
     """Add an event to the outbox (committed with the caller's transaction); False: a repeat."""
-    return insert_or_skip(session, OutboxEvent.__table__, {  # type: ignore[arg-type]
-        "id": uuid.uuid4(), "event_type": event_type[:200], "instance_id": instance_id,
-        "payload": data, "occurred_at": occurred_at or utcnow(),
-        "dedupe_key": dedupe_key[:300], "status": OutboxStatus.PENDING.value,
-        "created_at": utcnow()}, ["dedupe_key"])
+    return insert_or_skip(session, OutboxEvent.__table__, event_row(  # type: ignore[arg-type]
+        event_type, data, dedupe_key=dedupe_key, instance_id=instance_id,
+        occurred_at=occurred_at), ["dedupe_key"])
+
+
+def emit_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add many events (rows of :func:`event_row`) in one statement; repeats are skipped."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(OutboxEvent.__table__).on_conflict_do_nothing(
+        index_elements=["dedupe_key"])
+    session.execute(stmt, rows)
 
 
 def _iso(value: dt.datetime | None) -> str | None:

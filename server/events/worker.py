@@ -41,7 +41,7 @@ from server.db.models import (
 )
 from server.db.types import utcnow
 from server.events import configs, outbox
-from server.events.emit import emit
+from server.events.emit import emit, emit_many, event_row
 from server.events.filters import MISSING, resolve
 from server.events.notify import NotifyError, send_email
 from server.events.signing import signing_secrets
@@ -56,6 +56,10 @@ log = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
 CREDENTIAL_CHECK_SECONDS = 3600.0
+#: Deliveries parsed and committed together by one worker step.
+DELIVERY_BATCH = 500
+#: An event parsed from a delivery: type, data, its own time (ISO text) if it has one.
+ParsedEvent = tuple[str, dict[str, Any], str | None]
 
 
 def render(template: Any, doc: dict[str, Any]) -> Any:
@@ -160,7 +164,7 @@ class EventWorker:
 
     def _dispatch(self) -> int:
         with self.session_factory() as session:
-            return outbox.dispatch(session)
+            return outbox.dispatch(session, limit=DELIVERY_BATCH)
 
     def _claim(self) -> list[uuid.UUID]:
         with self.session_factory() as session:
@@ -169,12 +173,31 @@ class EventWorker:
     # ---- inbound deliveries ----------------------------------------------------------------
 
     async def _deliveries(self) -> bool:
-        claimed = await asyncio.to_thread(self._claim_deliveries)
-        for delivery_id in claimed:
-            await self._process_delivery(delivery_id)
-        return bool(claimed)
+        """Parse a batch of stored deliveries and record them in one transaction.
 
-    def _claim_deliveries(self, limit: int = 50) -> list[uuid.UUID]:
+        One claim, one connector per instance and one commit (one audit-chain append) per
+        batch: per-delivery transactions held the event loop's thread and the chain lock for
+        each delivery, and could not keep up with the intake (issue 6).
+        """
+        claimed = await asyncio.to_thread(self._claim_deliveries)
+        if not claimed:
+            return False
+        connectors = await asyncio.to_thread(self._connectors, claimed)
+        outcomes: list[tuple[WebhookDelivery, list[ParsedEvent], str | None]] = []
+        try:
+            for delivery in claimed:
+                events, error = await self._parse_delivery(
+                    delivery, connectors.get(delivery.instance_id))
+                outcomes.append((delivery, events, error))
+        finally:
+            for connector in connectors.values():
+                if connector is not None:
+                    await connector.aclose()
+        await asyncio.to_thread(self._finish_deliveries, outcomes)
+        self.wake()
+        return True
+
+    def _claim_deliveries(self, limit: int = DELIVERY_BATCH) -> list[WebhookDelivery]:
         now = utcnow()
         with self.session_factory() as session:
             rows = list(session.scalars(
@@ -187,15 +210,30 @@ class EventWorker:
             for row in rows:
                 row.claimed_by, row.claimed_until = self.agent_id, now + outbox.CLAIM
             session.commit()
-            return [r.id for r in rows]
+            session.expunge_all()
+            return rows
 
-    async def _process_delivery(self, delivery_id: uuid.UUID) -> None:
-        loaded = await asyncio.to_thread(self._load_delivery, delivery_id)
-        if loaded is None:
-            return
-        delivery, connector = loaded
-        events: list[tuple[str, dict[str, Any], str | None]] = []
-        error: str | None = None
+    def _connectors(self, deliveries: list[WebhookDelivery]) -> dict[uuid.UUID, Any]:
+        """One connector per instance whose deliveries it verifies (None: unavailable)."""
+        wanted = {d.instance_id for d in deliveries if d.scheme == WebhookScheme.CONNECTOR}
+        out: dict[uuid.UUID, Any] = {}
+        if not wanted:
+            return out
+        with self.session_factory() as session:
+            for instance_id in wanted:
+                instance = session.get(IntegrationInstance, instance_id)
+                try:
+                    out[instance_id] = (build_connector(session, self.registry, self.vault,
+                                                        instance) if instance else None)
+                except ConnectorError as exc:
+                    log.warning("webhook deliveries of instance %s: connector unavailable: %s",
+                                instance_id, exc)
+                    out[instance_id] = None
+        return out
+
+    async def _parse_delivery(self, delivery: WebhookDelivery, connector: Any
+                              ) -> tuple[list[ParsedEvent], str | None]:
+        events: list[ParsedEvent] = []
         try:
             if connector is not None:
                 request = WebhookRequest(body=delivery.body, headers=delivery.headers,
@@ -208,71 +246,56 @@ class EventWorker:
             else:
                 events.append(_generic_event(delivery.body))
         except ConnectorError as exc:
-            error = exc.message
+            return [], exc.message
         except ValueError:
-            error = "the body is not valid JSON"
-        finally:
-            if connector is not None:
-                await connector.aclose()
-        await asyncio.to_thread(self._finish_delivery, delivery.id, events, error)
-        self.wake()
+            return [], "the body is not valid JSON"
+        return events, None
 
-    def _load_delivery(self, delivery_id: uuid.UUID) -> tuple[WebhookDelivery, Any] | None:
+    def _finish_deliveries(
+        self, outcomes: list[tuple[WebhookDelivery, list[ParsedEvent], str | None]]) -> None:
+        """Events, delivery status and one log/audit entry per delivery, committed together."""
         with self.session_factory() as session:
-            delivery = session.get(WebhookDelivery, delivery_id)
-            if delivery is None:
-                return None
-            session.expunge(delivery)
-            if delivery.scheme != WebhookScheme.CONNECTOR:
-                return delivery, None
-            instance = session.get(IntegrationInstance, delivery.instance_id)
-            try:
-                connector = (build_connector(session, self.registry, self.vault, instance)
-                             if instance else None)
-            except ConnectorError as exc:
-                log.warning("webhook delivery %s: connector unavailable: %s", delivery_id, exc)
-                connector = None
-            return delivery, connector
-
-    def _finish_delivery(self, delivery_id: uuid.UUID,
-                         events: list[tuple[str, dict[str, Any], str | None]],
-                         error: str | None) -> None:
-        with self.session_factory() as session:
-            delivery = session.get(WebhookDelivery, delivery_id)
-            if delivery is None:
-                return
-            for i, (event_type, data, occurred) in enumerate(events):
-                when = None
-                if occurred:
-                    try:
-                        when = dt.datetime.fromisoformat(occurred.replace("Z", "+00:00"))
-                    except ValueError:
-                        when = None
-                    if when is not None and when.tzinfo is None:
-                        when = when.replace(tzinfo=dt.UTC)
-                emit(session, event_type, {**data, "_delivery_id": delivery.delivery_id},
-                     dedupe_key=f"webhook:{delivery.id}:{i}", instance_id=delivery.instance_id,
-                     occurred_at=when)
-            delivery.processed_at = utcnow()
-            delivery.claimed_by = delivery.claimed_until = None
-            if error is None:
-                delivery.status, delivery.events = DeliveryStatus.PROCESSED, len(events)
-                activity.record(session, "webhook.delivery",
-                                f"webhook delivery {delivery.delivery_id} processed: "
-                                f"{len(events)} event(s) "
-                                f"({', '.join(sorted({e[0] for e in events})) or 'none'})",
-                                instance_id=delivery.instance_id,
-                                details={"delivery_id": delivery.delivery_id,
-                                         "id": str(delivery.id), "events": len(events)})
-            else:
-                delivery.status, delivery.error = DeliveryStatus.FAILED, error[:2000]
-                activity.record(session, "webhook.delivery",
-                                f"webhook delivery {delivery.delivery_id} could not be parsed: "
-                                f"{error}", log_type=LogType.WARNING,
-                                instance_id=delivery.instance_id,
-                                details={"delivery_id": delivery.delivery_id,
-                                         "id": str(delivery.id)})
+            now = utcnow()
+            current = {d.id: d for d in session.scalars(select(WebhookDelivery).where(
+                WebhookDelivery.id.in_([d.id for d, _, _ in outcomes])))}
+            rows: list[dict[str, Any]] = []
+            for claimed, events, error in outcomes:
+                delivery = current.get(claimed.id)
+                if delivery is None:  # deleted meanwhile (its instance was)
+                    continue
+                for i, (event_type, data, occurred) in enumerate(events):
+                    rows.append(event_row(
+                        event_type, {**data, "_delivery_id": delivery.delivery_id},
+                        dedupe_key=f"webhook:{delivery.id}:{i}",
+                        instance_id=delivery.instance_id, occurred_at=_occurred(occurred),
+                        now=now))
+                self._record_delivery(session, delivery, events, error, now)
+            emit_many(session, rows)
             session.commit()
+
+    @staticmethod
+    def _record_delivery(session: Session, delivery: WebhookDelivery,
+                         events: list[ParsedEvent], error: str | None,
+                         now: dt.datetime) -> None:
+        delivery.processed_at = now
+        delivery.claimed_by = delivery.claimed_until = None
+        if error is None:
+            delivery.status, delivery.events = DeliveryStatus.PROCESSED, len(events)
+            activity.record(session, "webhook.delivery",
+                            f"webhook delivery {delivery.delivery_id} processed: "
+                            f"{len(events)} event(s) "
+                            f"({', '.join(sorted({e[0] for e in events})) or 'none'})",
+                            instance_id=delivery.instance_id,
+                            details={"delivery_id": delivery.delivery_id,
+                                     "id": str(delivery.id), "events": len(events)})
+        else:
+            delivery.status, delivery.error = DeliveryStatus.FAILED, error[:2000]
+            activity.record(session, "webhook.delivery",
+                            f"webhook delivery {delivery.delivery_id} could not be parsed: "
+                            f"{error}", log_type=LogType.WARNING,
+                            instance_id=delivery.instance_id,
+                            details={"delivery_id": delivery.delivery_id,
+                                     "id": str(delivery.id)})
 
     # ---- credential expiry -------------------------------------------------------------------
 
@@ -520,6 +543,17 @@ class EventWorker:
                                    permanent=True) from None
             session.commit()
             return connector
+
+
+def _occurred(occurred: str | None) -> dt.datetime | None:
+    """An event's own time from its ISO text; None (now) when absent or unreadable."""
+    if not occurred:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(occurred.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when
 
 
 def _generic_event(body: bytes) -> tuple[str, dict[str, Any], str | None]:
