@@ -177,3 +177,9 @@ def api(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[Api]:
         session.commit()
     with result.client:
         yield result
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The console's Qt tests last, so Qt state they leave is never processed inside a later,
+    Qt-free test (``make test`` goes further and runs them in a process of their own)."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/console/"))
