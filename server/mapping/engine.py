@@ -66,8 +66,8 @@ class RecordTestResult(BaseModel):
 class CompiledMapping:
     """A mapping ready to run. Immutable and thread-safe: share one across workers."""
 
-    __slots__ = ("_broken", "_fields", "_meta", "direction", "fingerprint", "name", "problems",
-                 "source", "spec", "target", "version")
+    __slots__ = ("_broken", "_fast", "_fields", "_meta", "direction", "fingerprint", "name",
+                 "problems", "source", "spec", "target", "version")
 
     def __init__(self, spec: MappingSpec, *, strict: bool = True,
                  target_schema: dict[str, Any] | None = None) -> None:
@@ -99,9 +99,31 @@ class CompiledMapping:
             meta[plan.target] = (compile_setter(plan.keys), plan.getter, plan.secret)
         self._fields = tuple(fields)
         self._meta = meta
+        self._fast = None if self._broken else _generate(self._fields, meta)
+
+    def output(self, record: Any) -> dict[str, Any] | None:
+        """The mapped record, or None when ``apply`` would report errors (the sync's hot path:
+        a record that maps cleanly costs one generated function call, no result object)."""
+        fast = self._fast
+        if fast is not None and type(record) is dict:
+            try:
+                out: dict[str, Any] | None = fast(record)
+            except _FAST_FAILURES:
+                return None
+            return out
+        return self.apply(record).output
 
     def apply(self, record: Any) -> MappingResult:
         """Map one source record; never raises for JSON input."""
+        fast = self._fast
+        if fast is not None and type(record) is dict:
+            try:
+                mapped = fast(record)
+            except _FAST_FAILURES:
+                mapped = None
+            if mapped is not None:
+                return MappingResult(mapped, [])
+        # Something failed (or cannot take the fast path): the field-by-field walk says what.
         if not isinstance(record, dict):
             return MappingResult(None, [FieldError(
                 field="$", message=f"a record must be a JSON object, got {type(record).__name__}",
@@ -163,6 +185,64 @@ class CompiledMapping:
 
 
 Compute = Callable[[dict[str, Any]], Any]
+_FAST_FAILURES = (StepError, *_DATA_FAILURES)
+FieldRow = tuple[str, str | None, str | None, Compute | None, frozenset[type], Any]
+
+
+def _generate(fields: Sequence[FieldRow], meta: dict[str, Any]
+              ) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """One Python function for the whole mapping: ``record -> output`` or None on a failed
+    check (an exception of a step propagates). Same semantics as :meth:`CompiledMapping.apply`
+    field for field, without its per-field loop and tuple unpacking.
+
+    Only names are written into the source; every value (keys, functions, type sets) is bound
+    through the function's namespace, so nothing from a mapping is ever parsed as code.
+    """
+    namespace: dict[str, Any] = {}
+    body: list[str] = []
+    singles: list[tuple[str, str]] = []  # (key name, value name) for a dict display
+    nested = False
+    for i, (target, key, direct, compute, passing, check) in enumerate(fields):
+        value = f"v{i}"
+        if compute is None:
+            namespace[f"d{i}"] = direct
+            body.append(f"    {value} = get(d{i})")
+        else:
+            namespace[f"f{i}"] = compute
+            body.append(f"    {value} = f{i}(record)")
+        if check is not None:
+            namespace[f"c{i}"] = check
+            if passing:
+                namespace[f"p{i}"] = passing
+                body.append(f"    if type({value}) not in p{i} and c{i}({value}) is not None:")
+            else:
+                body.append(f"    if c{i}({value}) is not None:")
+            body.append("        return None")
+        if key is not None and not nested:
+            namespace[f"k{i}"] = key
+            singles.append((f"k{i}", value))
+        else:
+            nested = True
+            namespace[f"s{i}"] = meta[target][0]
+    if not nested and len({k for k, _ in singles}) == len(singles) and len(
+            {namespace[k] for k, _ in singles}) == len(singles):
+        items = ", ".join(f"{k}: {v}" for k, v in singles)
+        body.append(f"    return {{{items}}}")
+    else:  # nested or repeated targets: the setters, in field order, as ``apply`` does
+        body.append("    out = {}")
+        for i, (_target, key, _direct, _compute, _passing, _check) in enumerate(fields):
+            if key is not None:
+                namespace[f"k{i}"] = key
+                body.append(f"    out[k{i}] = v{i}")
+            else:
+                namespace[f"s{i}"] = meta[fields[i][0]][0]
+                body.append(f"    s{i}(out, v{i})")
+        body.append("    return out")
+    source = "def mapped(record):\n    get = record.get\n" + "\n".join(body) + "\n"
+    exec(compile(source, "<mapping>", "exec"), namespace)  # noqa: S102 - names only, see above
+    generated: Callable[[dict[str, Any]], dict[str, Any] | None] = namespace["mapped"]
+    return generated
+
 
 
 def _compute(get: Getter, key: str | None, steps: list[tuple[StepFn, bool]]) -> Compute:

@@ -375,7 +375,12 @@ class SyncEngine:
                 return
             run.buffer.append((key, record))
             return
-        result = run.mapping.compiled.apply(record)
+        compiled = run.mapping.compiled
+        output = compiled.output(record)
+        if output is not None and output.get("external_id"):
+            run.buffer.append((str(output["external_id"]), output))
+            return
+        result = compiled.apply(record)  # the errors, field by field
         output = result.output
         if output is None or not output.get("external_id"):
             errors = [e.model_dump() for e in result.errors] or [

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, not_, select, text, update
+from sqlalchemy import and_, exists, insert, not_, or_, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -27,13 +28,53 @@ IN_CHUNK = 900  # bound parameters per IN list, well inside SQLite's limit
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str,
                           ensure_ascii=False).encode
 
+try:  # orjson writes the same canonical bytes ~10x faster (checked by tests/sync).
+    import orjson
+
+    _ORJSON_OPTIONS: int | None = orjson.OPT_SORT_KEYS
+    _orjson_dumps: Any = orjson.dumps
+    _OrjsonError: type[Exception] = orjson.JSONEncodeError
+except ImportError:  # pragma: no cover - depends on what is installed
+    _ORJSON_OPTIONS, _orjson_dumps, _OrjsonError = None, None, TypeError
+
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
+
+
+def _plain(value: Any) -> bool:
+    """Only exact str/int/bool/None/dict/list: what orjson writes byte for byte like json.
+
+    Floats (exponent notation differs), datetimes and other objects (``default=str``), very
+    large integers and subclasses go through the json module instead.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(_INT_MIN <= value <= _INT_MAX)
+    if kind is dict:
+        return all(type(key) is str and _plain(item) for key, item in value.items())
+    if kind is list:
+        return all(_plain(item) for item in value)
+    return False
+
+
+def canonical_bytes(data: dict[str, Any]) -> bytes:
+    """The canonical JSON of ``data`` as UTF-8: sorted keys, no spaces, non-ASCII kept."""
+    if _ORJSON_OPTIONS is not None and _plain(data):
+        try:
+            encoded: bytes = _orjson_dumps(data, option=_ORJSON_OPTIONS)
+            return encoded
+        except _OrjsonError:  # e.g. a lone surrogate: let json say what it says
+            pass
+    return _dumps(data).encode()
+
 
 def canonical_json(data: dict[str, Any]) -> str:
     return _dumps(data)
 
 
 def content_hash(data: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
+    return hashlib.sha256(canonical_bytes(data)).hexdigest()
 
 
 @dataclass
@@ -76,47 +117,94 @@ def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
 
-_RECORD_COLUMNS = ("id", "instance_id", "entity_type", "external_id", "stream", "data",
-                   "content_hash", "version", "last_change", "changed_fields", "last_sync_id",
-                   "is_deleted", "first_seen_at", "updated_at", "provenance")
-_JSON_COLUMNS = {"data", "changed_fields", "provenance"}
-
-
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _insert_records(session: Session, rows: list[dict[str, Any]],
-                    json_text: dict[uuid.UUID, str]) -> None:
-    """New record rows; COPY on PostgreSQL, reusing the JSON text the hash was made from."""
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format: backslash, tab, newline and carriage return escaped."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                 .replace("\r", "\\r"))
+    return value
+
+
+def _copy_json(encoded: bytes) -> bytes:
+    """Canonical JSON bytes in COPY's text format (JSON has no raw tab or newline, only ``\\``)."""
+    return encoded.replace(b"\\", b"\\\\") if b"\\" in encoded else encoded
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as text, ~8x faster than ``str(uuid.uuid4())``."""
+    raw = bytearray(os.urandom(16 * count))
+    for i in range(0, 16 * count, 16):
+        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40
+        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80
+    h = raw.hex()
+    return [f"{h[j:j + 8]}-{h[j + 8:j + 12]}-{h[j + 12:j + 16]}-{h[j + 16:j + 20]}-"
+            f"{h[j + 20:j + 32]}" for j in range(0, 32 * count, 32)]
+
+
+#: Columns of a new record's COPY line: the per-row ones first, then those a batch shares.
+_COPY_COLUMNS = ("id", "external_id", "data", "content_hash", "changed_fields", "instance_id",
+                 "entity_type", "stream", "version", "last_change", "last_sync_id",
+                 "is_deleted", "first_seen_at", "updated_at", "provenance")
+
+
+@dataclass
+class _NewRecord:
+    external_id: str
+    data: dict[str, Any]
+    encoded: bytes
+    digest: str
+
+
+def _insert_records(session: Session, scope: Scope, rows: list[_NewRecord],
+                    provenance: dict[str, Any], now: Any) -> list[uuid.UUID | str]:
+    """New record rows (version 1); returns their ids. One COPY on PostgreSQL whose lines are
+    written here from the canonical JSON the hash was made of (no per-value adaptation)."""
     if not rows:
-        return
+        return []
     if not _is_postgres(session):
-        session.execute(insert(EvidenceRecord), rows)
-        return
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    columns = ", ".join(_RECORD_COLUMNS)
-    # Rows of a batch share their provenance object and mostly their key lists: encode each
-    # distinct object once, not once per row.
-    encoded: dict[int, str] = {}
-
-    def as_json(value: Any) -> str:
-        key = id(value)
-        text = encoded.get(key)
-        if text is None:
-            text = encoded[key] = _dumps(value)
-        return text
-
-    with cursor.copy(f"COPY evidence_records ({columns}) FROM STDIN") as copy:
+        ids: list[uuid.UUID | str] = []
+        values = []
         for row in rows:
-            copy.write_row([
-                json_text[row["id"]] if name == "data" else
-                as_json(row[name]) if name in _JSON_COLUMNS else row[name]
-                for name in _RECORD_COLUMNS])
+            rid = uuid.uuid4()
+            ids.append(rid)
+            values.append({
+                "id": rid, "instance_id": scope.instance_id, "entity_type": scope.entity_type,
+                "external_id": row.external_id, "stream": scope.stream, "data": row.data,
+                "content_hash": row.digest, "version": 1, "last_change": "created",
+                "changed_fields": sorted(row.data), "last_sync_id": scope.sync_id,
+                "is_deleted": False, "first_seen_at": now, "updated_at": now,
+                "provenance": provenance})
+        session.execute(insert(EvidenceRecord), values)
+        return ids
+    text_ids = new_ids(len(rows))
+    tail = "\t".join([
+        _copy_text(str(scope.instance_id)) if scope.instance_id is not None else "\\N",
+        _copy_text(scope.entity_type), _copy_text(scope.stream), "1", "created",
+        str(scope.sync_id), "f", now.isoformat(), now.isoformat(),
+        _copy_text(_dumps(provenance))]).encode() + b"\n"
+    key_lists: dict[tuple[str, ...], bytes] = {}  # rows mostly share their key set
+    lines = []
+    for text_id, row in zip(text_ids, rows, strict=True):
+        keys = tuple(row.data)
+        fields = key_lists.get(keys)
+        if fields is None:
+            fields = key_lists[keys] = _copy_json(_dumps(sorted(keys)).encode())
+        lines.append(b"%s\t%s\t%s\t%s\t%s\t%s" % (
+            text_id.encode(), _copy_text(row.external_id).encode(), _copy_json(row.encoded),
+            row.digest.encode(), fields, tail))
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY evidence_records ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
+        copy.write(b"".join(lines))
+    return list(text_ids)
 
 
 def _insert_seen(session: Session, sync_id: uuid.UUID, record_ids: list[uuid.UUID]) -> None:
-    """Note the records a full refresh saw (idempotent: a resumed sync sees some again)."""
+    """Note the unchanged records a full refresh saw (idempotent: a resumed sync sees some
+    again). Records this sync writes need no note: their ``last_sync_id`` says it."""
     if not record_ids:
         return
     if _is_postgres(session):
@@ -128,6 +216,33 @@ def _insert_seen(session: Session, sync_id: uuid.UUID, record_ids: list[uuid.UUI
         return
     rows = [{"sync_id": sync_id, "record_id": rid} for rid in record_ids]
     session.execute(sqlite.insert(SyncSeenKey).on_conflict_do_nothing(), rows)
+
+
+Existing = tuple[uuid.UUID, str, int, bool]
+
+
+def _existing(session: Session, scope: Scope, external_ids: list[str]) -> dict[str, Existing]:
+    """The stored (id, content hash, version, deleted) of the batch's external ids."""
+    found: dict[str, Existing] = {}
+    if _is_postgres(session):
+        # One array parameter: a short statement to parse, one index probe per key.
+        cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(
+            "SELECT external_id, id, content_hash, version, is_deleted FROM evidence_records "
+            "WHERE instance_id = %s AND entity_type = %s AND external_id = ANY(%s)",
+            (scope.instance_id, scope.entity_type, external_ids))
+        for ext, rid, digest, version, deleted in cursor.fetchall():
+            found[ext] = (rid, digest, version, deleted)
+        return found
+    for chunk in _chunks(external_ids):
+        found.update((ext, (rid, digest, version, deleted)) for ext, rid, digest, version,
+                     deleted in session.execute(
+            select(EvidenceRecord.external_id, EvidenceRecord.id, EvidenceRecord.content_hash,
+                   EvidenceRecord.version, EvidenceRecord.is_deleted)
+            .where(EvidenceRecord.external_id.in_(chunk),
+                   EvidenceRecord.instance_id == scope.instance_id,
+                   EvidenceRecord.entity_type == scope.entity_type)))
+    return found
 
 
 def _supersede(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
@@ -152,85 +267,60 @@ def _supersede(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, di
     return old
 
 
-def _is_failed_check(scope: Scope, data: dict[str, Any]) -> bool:
-    return scope.entity_type == "configuration_check" and data.get("status") == "fail"
-
-
 def upsert_batch(
     session: Session, scope: Scope, records: Sequence[tuple[str, dict[str, Any]]],
     *, track_seen: bool,
 ) -> Counts:
     """Store ``(external_id, data)`` pairs; returns what happened to them."""
     counts = Counts()
-    latest: dict[str, dict[str, Any]] = {}
-    for external_id, data in records:
-        latest[external_id] = data  # the last occurrence in a batch wins
+    latest = dict(records)  # the last occurrence in a batch wins
     if not latest:
         return counts
     now = utcnow()
     provenance = {**scope.provenance, "fetched_at": now.isoformat()}
-    texts = {ext: canonical_json(data) for ext, data in latest.items()}
-    hashes = {ext: hashlib.sha256(text.encode()).hexdigest() for ext, text in texts.items()}
-    existing: dict[str, tuple[uuid.UUID, str, int, bool]] = {}
-    for chunk in _chunks(list(latest)):
-        existing.update((ext, (rid, digest, version, deleted)) for ext, rid, digest, version,
-                        deleted in session.execute(
-            select(EvidenceRecord.external_id, EvidenceRecord.id, EvidenceRecord.content_hash,
-                   EvidenceRecord.version, EvidenceRecord.is_deleted)
-            .where(EvidenceRecord.external_id.in_(chunk),
-                   EvidenceRecord.instance_id == scope.instance_id,
-                   EvidenceRecord.entity_type == scope.entity_type)))
+    existing = _existing(session, scope, list(latest))
+    checks = scope.entity_type == "configuration_check"
 
-    new_rows: list[dict[str, Any]] = []
-    json_text: dict[uuid.UUID, str] = {}
-    key_lists: dict[tuple[str, ...], list[str]] = {}  # one shared list per key set
-    changed: dict[uuid.UUID, tuple[str, int, bool]] = {}
+    new_rows: list[_NewRecord] = []
+    changed: dict[uuid.UUID, tuple[str, str, int, bool]] = {}
     seen: list[uuid.UUID] = []
+    sha256 = hashlib.sha256
     for ext, data in latest.items():
-        digest = hashes[ext]
+        encoded = canonical_bytes(data)
+        digest = sha256(encoded).hexdigest()
         found = existing.get(ext)
         if found is None:
-            rid = uuid.uuid4()
-            json_text[rid] = texts[ext]
-            new_rows.append({
-                "id": rid, "instance_id": scope.instance_id, "entity_type": scope.entity_type,
-                "external_id": ext, "stream": scope.stream, "data": data,
-                "content_hash": digest, "version": 1, "last_change": "created",
-                "changed_fields": key_lists.get(tuple(data)) or key_lists.setdefault(
-                    tuple(data), sorted(data)),
-                "last_sync_id": scope.sync_id,
-                "is_deleted": False, "first_seen_at": now, "updated_at": now,
-                "provenance": provenance,
-            })
-            counts.created += 1
-            seen.append(rid)
-            if _is_failed_check(scope, data):
-                counts.failed_checks.append((rid, ext, data))
+            new_rows.append(_NewRecord(ext, data, encoded, digest))
             continue
         rid, old_hash, version, was_deleted = found
-        seen.append(rid)
         if old_hash == digest and not was_deleted:
             counts.unchanged += 1
+            seen.append(rid)
         else:
-            changed[rid] = (ext, version, was_deleted)
+            changed[rid] = (ext, digest, version, was_deleted)
 
     if changed:
         old_data = _supersede(session, list(changed))
         updates = []
-        for rid, (ext, version, was_deleted) in changed.items():
+        for rid, (ext, digest, version, was_deleted) in changed.items():
             data = latest[ext]
             updates.append({
-                "id": rid, "data": data, "content_hash": hashes[ext], "version": version + 1,
+                "id": rid, "data": data, "content_hash": digest, "version": version + 1,
                 "last_change": "restored" if was_deleted else "updated",
                 "changed_fields": _changed_fields(old_data.get(rid, {}), data),
                 "last_sync_id": scope.sync_id, "is_deleted": False, "deleted_at": None,
                 "updated_at": now, "provenance": provenance, "stream": scope.stream,
             })
             counts.updated += 1
-            if _is_failed_check(scope, data):
+            if checks and data.get("status") == "fail":
                 counts.failed_checks.append((rid, ext, data))
         session.execute(update(EvidenceRecord), updates)
-    _insert_records(session, new_rows, json_text)
+    ids = _insert_records(session, scope, new_rows, provenance, now)
+    counts.created = len(new_rows)
+    if checks:
+        counts.failed_checks.extend(
+            (rid if isinstance(rid, uuid.UUID) else uuid.UUID(rid), row.external_id, row.data)
+            for rid, row in zip(ids, new_rows, strict=True) if row.data.get("status") == "fail")
     if track_seen:
         _insert_seen(session, scope.sync_id, seen)
     return counts
@@ -264,6 +354,9 @@ def mark_unseen_deleted(session: Session, scope: Scope, *, chunk: int = 1000) ->
                EvidenceRecord.entity_type == scope.entity_type,
                EvidenceRecord.is_deleted.is_(False),
                EvidenceRecord.stream == scope.stream,
+               # Written by this sync (created, updated, restored): seen, without a note.
+               or_(EvidenceRecord.last_sync_id.is_(None),
+                   EvidenceRecord.last_sync_id != scope.sync_id),
                not_(exists().where(and_(SyncSeenKey.sync_id == scope.sync_id,
                                         SyncSeenKey.record_id == EvidenceRecord.id))))
         .limit(chunk)

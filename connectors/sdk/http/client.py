@@ -45,7 +45,7 @@ from connectors.sdk.http.guard import AddressPolicy, guarded_transport
 from connectors.sdk.http.metrics import HttpMetrics, RequestMetric
 from connectors.sdk.http.paginators import PageRequest, Paginator, SinglePagePaginator
 from connectors.sdk.http.ratelimit import TokenBucket, parse_rate_limit, parse_retry_after
-from connectors.sdk.http.records import RecordSelector
+from connectors.sdk.http.records import RecordSelector, response_json
 
 __all__ = ["IDEMPOTENT_METHODS", "HttpClient", "Page", "RetryPolicy"]
 
@@ -350,7 +350,7 @@ def _decode_json(response: httpx.Response) -> Any:
     if not response.content:
         return None
     try:
-        return response.json()
+        return response_json(response)
     except ValueError as exc:
         raise DataError(
             f"{describe_request(response.request)} did not return JSON "

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from connectors.sdk.errors import DataError, PaginationLoopError
-from connectors.sdk.http.records import compile_jmespath
+from connectors.sdk.http.records import compile_jmespath, response_json
 
 __all__ = [
     "CursorPaginator",
@@ -50,7 +50,7 @@ class PageRequest:
 
 def _json_body(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return response_json(response)
     except ValueError as exc:
         raise DataError(
             f"The response of {response.request.method} {response.request.url.path} "

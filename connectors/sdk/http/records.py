@@ -2,14 +2,48 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import jmespath
 import jmespath.exceptions
 
 from connectors.sdk.errors import ConfigError, DataError
 
-__all__ = ["RecordSelector", "compile_jmespath"]
+__all__ = ["RecordSelector", "compile_jmespath", "response_json"]
+
+try:  # orjson decodes a page several times faster; json.loads remains the reference.
+    import orjson
+
+    _fast_loads: Any = orjson.loads
+    _FastError: type[Exception] = orjson.JSONDecodeError
+except ImportError:  # pragma: no cover - depends on what is installed
+    _fast_loads, _FastError = None, ValueError
+
+_CACHE = "_simpletrust_json"
+
+
+def response_json(response: httpx.Response) -> Any:
+    """The decoded JSON body, decoded once per response (the client selects records from it
+    and the paginator then reads its cursor from the same object: do not mutate it).
+
+    Raises ValueError for a body that is not JSON, as ``httpx.Response.json`` does. orjson
+    takes UTF-8 bodies it fully accepts; anything else (NaN, huge integers, lone surrogates,
+    UTF-16) is left to ``json.loads``, so the result never differs from ``response.json()``.
+    """
+    cached = response.__dict__.get(_CACHE, _CACHE)
+    if cached is not _CACHE:
+        return cached
+    content = response.content
+    try:
+        if _fast_loads is None:
+            raise _FastError
+        body = _fast_loads(content)
+    except _FastError:
+        body = json.loads(content)
+    response.__dict__[_CACHE] = body
+    return body
 
 
 def compile_jmespath(expression: str, *, what: str = "expression") -> Any:
