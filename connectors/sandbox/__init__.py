@@ -11,6 +11,7 @@ from connectors.sandbox.common import FaultRule, Faults, Simulator
 from connectors.sandbox.github import GitHubSimulator
 from connectors.sandbox.jira import JiraSimulator
 from connectors.sandbox.server import RunningSimulator, serve, start
+from connectors.sandbox.snipeit import SnipeItSimulator
 from connectors.sandbox.splunk import SplunkSimulator
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "JiraSimulator",
     "RunningSimulator",
     "Simulator",
+    "SnipeItSimulator",
     "SplunkSimulator",
     "serve",
     "start",

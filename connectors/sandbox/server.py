@@ -10,10 +10,10 @@ In code::
 
     running = start(GitHubSimulator(), port=8701)   # until running.stop()
 
-From a shell (all three, each on its port, with new activity every 30 s)::
+From a shell (each on its port, with new activity every 30 s)::
 
     python -m connectors.sandbox.server github:8701 jira:8702 jira-server:8703 splunk:8704 \\
-        --activity-every 30
+        snipeit:8705 --activity-every 30
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ def serve(
 def _factories() -> dict[str, Callable[[], Simulator]]:
     from connectors.sandbox.github import GitHubSimulator  # noqa: PLC0415 - keep imports lazy
     from connectors.sandbox.jira import JiraSimulator  # noqa: PLC0415
+    from connectors.sandbox.snipeit import SnipeItSimulator  # noqa: PLC0415
     from connectors.sandbox.splunk import SplunkSimulator  # noqa: PLC0415
 
     return {
@@ -135,6 +136,7 @@ def _factories() -> dict[str, Callable[[], Simulator]]:
         "jira": lambda: JiraSimulator(deployment="cloud"),
         "jira-server": lambda: JiraSimulator(deployment="server"),
         "splunk": SplunkSimulator,
+        "snipeit": SnipeItSimulator,
     }
 
 

@@ -1,10 +1,12 @@
-"""Starting the demo's peers: simulators, moto, a CSV folder. Each is optional but the CSVs."""
+"""Starting the demo's peers: simulators, moto, slapd, a CSV folder. Each is optional but the
+simulators and the CSVs, which need nothing outside the Python packages."""
 
 from __future__ import annotations
 
 import csv
 import logging
 import random
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ class Peer:
 
 
 def simulators() -> list[Peer]:
-    from connectors.sandbox import github, jira, splunk  # noqa: PLC0415
+    from connectors.sandbox import github, jira, snipeit, splunk  # noqa: PLC0415
     from connectors.sandbox.server import start  # noqa: PLC0415
 
     peers = []
@@ -47,7 +49,70 @@ def simulators() -> list[Peer]:
         "base_url": sp.url, "hec_url": sp.url, "hec_token": splunk.DEFAULT_HEC_TOKEN,
         "searches": [{"name": "failed_logins", "spl": "search index=main action=failure"}]},
         {"auth_type": "bearer", "credentials": {"token": splunk.DEFAULT_TOKEN}}, sp.stop))
+    it = start(snipeit.SnipeItSimulator(), activity_every_s=30)
+    peers.append(Peer("Demo · Asset inventory (Generic REST)", "generic-rest",
+                      asset_inventory_api(it.url),
+                      {"auth_type": "bearer", "credentials": {"token": snipeit.DEFAULT_TOKEN}},
+                      it.stop, mappings=[ASSET_MAPPING]))
     return peers
+
+
+def asset_inventory_api(base_url: str) -> dict[str, Any]:
+    """Snipe-IT described for the Generic REST connector, as an administrator would."""
+    return {"base_url": base_url, "auth": {"method": "bearer"},
+            "headers": {"Accept": "application/json"},
+            "streams": [{"name": "hardware", "path": "/api/v1/hardware", "records": "rows",
+                         "primary_key": ["id"],
+                         "paginator": {"type": "offset", "limit": 50, "total_path": "total"}}]}
+
+
+#: Snipe-IT hardware to canonical assets (Generic REST streams have no default mapping).
+ASSET_MAPPING: dict[str, Any] = {
+    "name": "hardware", "source": "hardware", "target": "asset",
+    "field_mappings": [
+        {"target": "external_id", "source": "asset_tag"},
+        {"target": "name", "source": "name"},
+        {"target": "hostname", "source": "name", "steps": ["lower"]},
+        {"target": "serial_number", "source": "serial"},
+        {"target": "asset_type", "source": "category.name", "steps": [{
+            "function": "lookup", "params": {"table": {
+                "Laptops": "laptop", "Desktops": "workstation", "Servers": "server"},
+                "default": "other"}}]},
+        {"target": "os_name", "source": "custom_fields[\"Operating System\"].value"},
+        {"target": "disk_encrypted", "source": "custom_fields[\"Disk Encryption\"].value",
+         "steps": ["to_bool"]},
+        {"target": "managed", "source": "custom_fields[\"MDM Enrolled\"].value",
+         "steps": ["to_bool"]},
+        {"target": "owner_external_id", "source": "assigned_to.username"},
+        {"target": "owner_email", "source": "assigned_to.email"},
+        {"target": "location", "source": "location.name"},
+        {"target": "last_seen_at", "source": "updated_at.datetime", "steps": [
+            {"function": "parse_datetime", "params": {"format": "%Y-%m-%d %H:%M:%S",
+                                                      "timezone": "UTC"}}]},
+    ]}
+
+
+def directory(folder: Path) -> Peer | None:
+    """OpenLDAP slapd with a small company directory (when slapd is installed here)."""
+    from connectors.sandbox import ldap_directory, slapd  # noqa: PLC0415
+
+    problem = slapd.missing()
+    if problem is not None:
+        log.info("demo: no LDAP demo instance: OpenLDAP slapd is not installed (%s); "
+                 "install it with: %s", problem, slapd.INSTALL_HINT)
+        return None
+    shutil.rmtree(folder, ignore_errors=True)  # a fresh directory on every run
+    server = slapd.Slapd.start(folder)
+    try:
+        server.load(ldap_directory.entries())
+    except BaseException:
+        server.stop()
+        raise
+    return Peer("Demo · Directory (LDAP)", "ldap",
+                {"url": server.url, "base_dn": slapd.SUFFIX},
+                {"auth_type": "ldap_bind", "credentials": {
+                    "bind_dn": slapd.SERVICE_DN, "password": slapd.SERVICE_PW}},
+                server.stop)
 
 
 def aws() -> Peer | None:

@@ -94,6 +94,7 @@ async def start_demo(app: FastAPI) -> Demo:
     settings = app.state.settings
     demo = Demo()
     starters: list[Any] = [peers.simulators, peers.aws,
+                           lambda: peers.directory(settings.data_dir / "demo-ldap"),
                            lambda: peers.csv_folder(settings.data_dir / "demo-files")]
     for starter in starters:
         try:

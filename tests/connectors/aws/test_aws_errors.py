@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from connectors.builtin.aws import AwsConnector
 from connectors.builtin.aws.checks import Thresholds, bucket_checks
 from connectors.builtin.aws.errors import iam_action, translate
+from connectors.sandbox.slapd import free_port
 from connectors.sdk import (
     AuthenticationError,
     BlockedAddressError,
@@ -35,7 +36,6 @@ from tests.connectors.aws import scenario
 from tests.connectors.aws.conftest import config_for, credentials
 from tests.connectors.aws.moto import ACCOUNT, MotoServer
 from tests.connectors.conftest_peers import read_all
-from tests.connectors.ldap.slapd import free_port
 
 
 def connector(config: dict[str, Any], creds: Any,

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from connectors.builtin.ldap._ldap3 import MODIFY_REPLACE
+from connectors.sandbox.slapd import SERVICE_DN, SERVICE_PW, Slapd
 from tests.connectors.conftest_peers import register_built_ins
 from tests.connectors.ldap import directory as d
 from tests.connectors.ldap.conftest import config_for
-from tests.connectors.ldap.slapd import SERVICE_DN, SERVICE_PW, Slapd
 from tests.support.api import Api
 
 

@@ -10,6 +10,15 @@ import pytest
 
 from connectors.builtin.ldap import LdapConnector
 from connectors.builtin.ldap._ldap3 import SUBTREE, Connection, Server
+from connectors.sandbox.slapd import (
+    SERVICE_DN,
+    SERVICE_PW,
+    SIZE_LIMIT,
+    SUFFIX,
+    Slapd,
+    free_port,
+    make_tls,
+)
 from connectors.sdk import (
     AuthenticationError,
     BlockedAddressError,
@@ -25,15 +34,6 @@ from connectors.sdk.testing import loopback_context_value
 from tests.connectors.conftest_peers import read_all
 from tests.connectors.ldap import directory as d
 from tests.connectors.ldap.conftest import config_for
-from tests.connectors.ldap.slapd import (
-    SERVICE_DN,
-    SERVICE_PW,
-    SIZE_LIMIT,
-    SUFFIX,
-    Slapd,
-    free_port,
-    make_tls,
-)
 
 
 def connector(config: dict[str, Any], credentials: LdapBind | None,

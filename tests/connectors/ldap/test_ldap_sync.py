@@ -11,12 +11,12 @@ from typing import Any
 
 from connectors.builtin.ldap import MAPPINGS_DIR, LdapConnector
 from connectors.builtin.ldap._ldap3 import MODIFY_ADD, MODIFY_REPLACE
+from connectors.sandbox.slapd import SERVICE_PW, SUFFIX, Slapd
 from connectors.sdk.auth import LdapBind
 from connectors.sdk.testing import conformance_tests, loopback_context_value
 from tests.connectors.conftest_peers import map_records, read_all
 from tests.connectors.ldap import directory as d
 from tests.connectors.ldap.conftest import config_for
-from tests.connectors.ldap.slapd import SERVICE_PW, SUFFIX, Slapd
 
 TestLdapConformance = conformance_tests(
     LdapConnector, config="ldap_config", credentials="ldap_credentials", secrets=[SERVICE_PW]
