@@ -74,34 +74,29 @@ def daily_syncs(
     return out
 
 
-def alerts(
-    instances: Iterable[Mapping[str, Any]], credentials: Iterable[Mapping[str, Any]]
-) -> list[dict[str, str]]:
-    """What needs attention, worst first: failing instances, then expiring credentials."""
-    instances = list(instances)
-    found: list[dict[str, str]] = []
-    for instance in instances:
-        if health_of(instance) == "failing":
-            why = instance.get("error_message") or f"last sync {instance.get('last_sync_status')}"
-            found.append(
-                {"level": "error", "subject": str(instance.get("name")), "message": str(why)}
-            )
-    for cred in credentials:
-        if cred.get("expires_soon"):
-            found.append(
-                {
-                    "level": "warning",
-                    "subject": str(cred.get("name")),
-                    "message": f"credential expires {cred.get('expiration') or 'soon'}",
-                }
-            )
-    for instance in instances:
-        if health_of(instance) == "degraded":
-            found.append(
-                {
-                    "level": "warning",
-                    "subject": str(instance.get("name")),
-                    "message": f"{instance.get('last_sync_errors')} record errors in the last sync",
-                }
-            )
-    return found
+def alert_rows(
+    alerts: Iterable[Mapping[str, Any]], instances: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The agent's active alerts (``GET /alerts?status=active``) as alert-panel rows.
+
+    The agent decides what is an alert (consecutive failures, an instance in error, hung or
+    stale syncs, expiring credentials, throttling spikes, version problems) and resolves them
+    itself; the console only orders them: critical first, unacknowledged first, newest first.
+    """
+    names = {str(i.get("id")): str(i.get("name")) for i in instances}
+    rows = []
+    for alert in alerts:
+        critical = alert.get("severity") == "critical"
+        rows.append({
+            "id": alert.get("id"),
+            "level": "error" if critical else "warning",
+            "subject": names.get(str(alert.get("instance_id")), "Agent"),
+            "message": str(alert.get("title") or alert.get("kind")),
+            "detail": str(alert.get("message") or ""),
+            "hint": alert.get("hint"),
+            "status": alert.get("status"),
+            "last_seen_at": alert.get("last_seen_at"),
+        })
+    rows.sort(key=lambda r: str(r["last_seen_at"] or ""), reverse=True)
+    rows.sort(key=lambda r: (r["level"] != "error", r["status"] != "open"))
+    return rows

@@ -1,7 +1,7 @@
 """The home dashboard (Integration Management Console).
 
 One refresh gathers health, instances with their status, the last 14 days of sync runs,
-credentials and the latest log entries concurrently; the figures are computed by the Qt-free
+the active alerts and the latest log entries concurrently; the figures are computed by the Qt-free
 `app.core.dashboard` and drawn here.
 """
 
@@ -26,8 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.api import ApiClient, JsonDict
-from app.core.dashboard import DailySyncs, alerts, daily_syncs, health_counts, health_of
-from app.core.errors import ConsoleError
+from app.core.dashboard import DailySyncs, alert_rows, daily_syncs, health_counts, health_of
 from app.core.formatting import format_relative, format_timestamp
 from app.home.charts import SyncChart
 from app.instances.view import load_instances_with_status
@@ -45,29 +44,24 @@ class Snapshot:
     health: JsonDict
     instances: list[JsonDict]
     daily: DailySyncs
-    credentials: list[JsonDict]
+    alerts: list[JsonDict]
     activity: list[JsonDict]
 
 
 async def load_snapshot(api: ApiClient) -> Snapshot:
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=CHART_DAYS)
 
-    async def credentials() -> list[JsonDict]:
-        try:
-            return await api.list_all("/auth-configs", page_size=200, max_items=2000)
-        except ConsoleError:
-            return []  # an auditor may not list credentials; the rest still shows
-
-    health, instances, runs, creds, activity = await asyncio.gather(
+    health, instances, runs, alerts, activity = await asyncio.gather(
         api.health(),
         load_instances_with_status(api),
         api.list_all("/sync-executions", {"since": since}, page_size=500, max_items=20_000),
-        credentials(),
+        api.list_all("/alerts", {"status": "active"}, page_size=200, max_items=1000),
         api.page("/logs", limit=15, sort="-timestamp"),
     )
     for row in instances:
         row["health"] = health_of(row)
-    return Snapshot(health, instances, daily_syncs(runs, CHART_DAYS), creds, activity.items)
+    return Snapshot(health, instances, daily_syncs(runs, CHART_DAYS),
+                    alert_rows(alerts, instances), activity.items)
 
 
 class HomePage(Page):
@@ -113,11 +107,11 @@ class HomePage(Page):
         self.alerts = DictTableModel(
             [
                 Column("level", "", status_colors=True),
-                Column("subject", "What"),
-                Column("message", "Alert"),
+                Column("subject", "What", tooltip=_alert_tooltip),
+                Column("message", "Alert", tooltip=_alert_tooltip),
+                Column("status", "State"),
             ],
             parent=self,
-            key="subject",
         )
         self.activity = DictTableModel(
             [
@@ -141,7 +135,19 @@ class HomePage(Page):
         left.addWidget(self.instances_view)
         left.addLayout(actions)
         grid.addLayout(left, 0, 0)
-        grid.addWidget(_compact_table(self.alerts), 0, 1)
+        self.alerts_view = _compact_table(self.alerts)
+        self.alerts_view.selectionModel().selectionChanged.connect(self._update_actions)
+        self.ack_button = QPushButton("Acknowledge")
+        self.ack_button.setToolTip("Mark the selected alert as seen; it still resolves by itself "
+                                   "when its condition clears.")
+        self.ack_button.clicked.connect(self._acknowledge)
+        middle = QVBoxLayout()
+        middle.addWidget(self.alerts_view)
+        acks = QHBoxLayout()
+        acks.addWidget(self.ack_button)
+        acks.addStretch(1)
+        middle.addLayout(acks)
+        grid.addLayout(middle, 0, 1)
         grid.addWidget(_compact_table(self.activity), 0, 2)
         self.root.addLayout(grid, 2)
         self.updated = QLabel("")
@@ -185,7 +191,7 @@ class HomePage(Page):
         for chart in self.charts.values():
             chart.set_data(snap.daily)
         self.instances.set_rows(snap.instances)
-        self.alerts.set_rows(alerts(snap.instances, snap.credentials))
+        self.alerts.set_rows(snap.alerts)
         self.activity.set_rows(snap.activity)
         self.updated.setText(f"Updated {dt.datetime.now().strftime('%H:%M:%S')} (F5 refreshes)")
         self._update_actions()
@@ -208,6 +214,28 @@ class HomePage(Page):
         self.pause_button.setEnabled(
             bool(row) and writable and row is not None and row.get("status") == "active"
         )
+        alert = self._selected_alert()
+        self.ack_button.setEnabled(
+            alert is not None and writable and alert.get("status") == "open"
+        )
+
+    def _selected_alert(self) -> JsonDict | None:
+        rows = self.alerts_view.selectionModel().selectedRows()
+        if not rows:
+            return None
+        data = self.alerts.data(rows[0], ROW_ROLE)
+        return data if isinstance(data, dict) else None
+
+    def _acknowledge(self) -> None:
+        alert = self._selected_alert()
+        if alert is None:
+            return
+        api = self.session.api()
+        BackgroundOp(
+            self,
+            lambda: api.post(f"/alerts/{alert['id']}/acknowledge"),
+            lambda _r: self.refresh(),
+        ).with_progress(f"Acknowledging {alert.get('message')}…").run()
 
     def on_status(self, status: Any) -> None:
         self._update_actions()
@@ -223,6 +251,11 @@ class HomePage(Page):
             lambda: api.post(f"/instances/{row['id']}/{action}", body),
             lambda _r: self.refresh(),
         ).with_progress(f"{action.capitalize()} {row.get('name')}…").run()
+
+
+def _alert_tooltip(row: dict[str, Any]) -> str | None:
+    parts = [str(row.get("detail") or ""), f"What to do: {row['hint']}" if row.get("hint") else ""]
+    return "\n".join(p for p in parts if p) or None
 
 
 def _compact_table(model: DictTableModel) -> QTableView:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.core.dashboard import alerts, daily_syncs, health_counts, health_of
+from app.core.dashboard import alert_rows, daily_syncs, health_counts, health_of
 
 
 def test_health_classes() -> None:
@@ -38,17 +38,23 @@ def test_daily_buckets_fill_every_day_and_ignore_old_runs() -> None:
     assert daily.error_rate == [0.0, 0.0, 50.0]
 
 
-def test_alerts_worst_first() -> None:
-    found = alerts(
+def test_alert_rows_name_instances_and_put_critical_unseen_first() -> None:
+    instances = [{"id": "i1", "name": "hr-files"}, {"id": "i2", "name": "github"}]
+    rows = alert_rows(
         [
-            {"name": "a", "status": "active", "last_sync_errors": 2},
-            {"name": "b", "status": "error", "error_message": "token expired"},
+            {"id": "a1", "severity": "warning", "status": "open", "instance_id": "i1",
+             "title": "hr-files: 3 syncs failed in a row", "last_seen_at": "2026-01-02T00:00:00Z"},
+            {"id": "a2", "severity": "critical", "status": "acknowledged", "instance_id": "i2",
+             "title": "github is in error", "last_seen_at": "2026-01-03T00:00:00Z"},
+            {"id": "a3", "severity": "critical", "status": "open", "instance_id": None,
+             "title": "Version mismatch", "message": "agent 2 vs connector 1",
+             "hint": "upgrade", "last_seen_at": "2026-01-01T00:00:00Z"},
         ],
-        [{"name": "vault", "expires_soon": True, "expiration": "2026-12-01"}],
+        instances,
     )
-    assert [(a["level"], a["subject"]) for a in found] == [
-        ("error", "b"),
-        ("warning", "vault"),
-        ("warning", "a"),
+    assert [(r["id"], r["level"], r["subject"]) for r in rows] == [
+        ("a3", "error", "Agent"),
+        ("a2", "error", "github"),
+        ("a1", "warning", "hr-files"),
     ]
-    assert found[0]["message"] == "token expired"
+    assert (rows[0]["detail"], rows[0]["hint"]) == ("agent 2 vs connector 1", "upgrade")

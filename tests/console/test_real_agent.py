@@ -158,7 +158,24 @@ def test_home_dashboard_tiles_charts_alerts(
     assert sum(home.charts["records"].values) == sum(r["records_processed"] or 0 for r in runs)
     newest = real_agent.call("GET", "/logs?limit=15")["items"]
     assert [r["id"] for r in home.activity.rows] == [r["id"] for r in newest]
-    failing = {a["subject"] for a in home.alerts.rows if a["level"] == "error"}
-    assert failing == {r["name"] for r in home.instances.rows if r["health"] == "failing"}
+    # The alert panel shows the agent's own alerts (GET /alerts), named by instance.
+    active = real_agent.call("GET", "/alerts?status=active&limit=200")["items"]
+    assert {a["id"] for a in home.alerts.rows} == {a["id"] for a in active}
+    broken = next(r for r in home.alerts.rows if r["subject"] == "broken-files")
+    assert (broken["level"], broken["status"]) == ("error", "open")
+    assert home.alerts.rows[0]["level"] == "error"  # critical first
     window.grab().save(str(tmp_path / "home.png"))
     assert (tmp_path / "home.png").stat().st_size > 10_000
+
+    # Acknowledge it from the panel: the agent records it, the panel shows it.
+    async def acknowledge() -> None:
+        row = next(i for i, r in enumerate(home.alerts.rows) if r["id"] == broken["id"])
+        home.alerts_view.selectRow(row)
+        assert home.ack_button.isEnabled()
+        home.ack_button.click()
+        await wait_until(lambda: any(
+            r["id"] == broken["id"] and r["status"] == "acknowledged"
+            for r in home.alerts.rows), 15)
+
+    arun(acknowledge(), timeout=30)
+    assert real_agent.call("GET", f"/alerts/{broken['id']}")["status"] == "acknowledged"
