@@ -95,8 +95,8 @@ def agent_process(db_url: str, env_extra: dict[str, str] | None = None
         env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLETRUST_")}
         env.update(SIMPLETRUST_DATABASE_URL=db_url, SIMPLETRUST_DATA_DIR=tmp,
                    SIMPLETRUST_MASTER_KEY=MasterKey.generate().to_text(),
-                   SIMPLETRUST_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT),
-                   **(env_extra or {}))
+                   SIMPLETRUST_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+        env.update(env_extra or {})  # may override any of the above
         proc = subprocess.Popen([sys.executable, "-m", "server.cli.main", "agent", "--port",
                                  str(port)], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)

@@ -11,7 +11,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import event, inspect
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.agents.dbutil import insert_or_skip
@@ -23,6 +22,7 @@ from server.db.models import (
     SyncStatus,
 )
 from server.db.types import utcnow
+from server.webhooks.bulk import insert_or_skip_many
 
 
 def event_row(event_type: str, data: dict[str, Any], *, dedupe_key: str,
@@ -46,13 +46,8 @@ def emit(session: Session, event_type: str, data: dict[str, Any], *, dedupe_key:
 
 def emit_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """Add many events (rows of :func:`event_row`) in one statement; repeats are skipped."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(OutboxEvent.__table__).on_conflict_do_nothing(
-        index_elements=["dedupe_key"])
-    session.execute(stmt, rows)
+    insert_or_skip_many(session.connection(), OutboxEvent.__table__,  # type: ignore[arg-type]
+                        rows, ["dedupe_key"])
 
 
 def _iso(value: dt.datetime | None) -> str | None:

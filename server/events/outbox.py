@@ -14,7 +14,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from server.agents.dbutil import insert_or_skip
@@ -91,7 +91,11 @@ def dispatch(session: Session, *, limit: int = 200) -> int:
                     and not _own_sync_event(event, schedule.instance_id)):
                 _add_action(session, event, f"schedule:{schedule.id}", "sync", now,
                             schedule_id=schedule.id)
-        event.status, event.dispatched_at = OutboxStatus.DISPATCHED, now
+    # One statement for the batch (the events are locked above): per-object ORM updates
+    # were a large part of the worker's time under webhook load.
+    session.execute(update(OutboxEvent).where(OutboxEvent.id.in_([e.id for e in events]))
+                    .values(status=OutboxStatus.DISPATCHED, dispatched_at=now)
+                    .execution_options(synchronize_session=False))
     session.commit()
     return len(events)
 

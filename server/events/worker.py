@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import or_, select
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.sdk import ConnectorError
@@ -256,12 +256,12 @@ class EventWorker:
         """Events, delivery status and one log/audit entry per delivery, committed together."""
         with self.session_factory() as session:
             now = utcnow()
-            current = {d.id: d for d in session.scalars(select(WebhookDelivery).where(
-                WebhookDelivery.id.in_([d.id for d, _, _ in outcomes])))}
+            present = set(session.scalars(select(WebhookDelivery.id).where(
+                WebhookDelivery.id.in_([d.id for d, _, _ in outcomes]))))
             rows: list[dict[str, Any]] = []
-            for claimed, events, error in outcomes:
-                delivery = current.get(claimed.id)
-                if delivery is None:  # deleted meanwhile (its instance was)
+            updates: list[dict[str, Any]] = []
+            for delivery, events, error in outcomes:
+                if delivery.id not in present:  # deleted meanwhile (its instance was)
                     continue
                 for i, (event_type, data, occurred) in enumerate(events):
                     rows.append(event_row(
@@ -269,33 +269,21 @@ class EventWorker:
                         dedupe_key=f"webhook:{delivery.id}:{i}",
                         instance_id=delivery.instance_id, occurred_at=_occurred(occurred),
                         now=now))
-                self._record_delivery(session, delivery, events, error, now)
+                updates.append({
+                    "b_id": delivery.id, "b_events": len(events) if error is None else 0,
+                    "b_status": DeliveryStatus.PROCESSED if error is None
+                    else DeliveryStatus.FAILED,
+                    "b_error": error[:2000] if error is not None else None})
+                _record_delivery(session, delivery, events, error)
             emit_many(session, rows)
+            if updates:
+                table: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+                session.connection().execute(
+                    update(table).where(table.c.id == bindparam("b_id")).values(
+                        status=bindparam("b_status"), events=bindparam("b_events"),
+                        error=bindparam("b_error"), processed_at=now, claimed_by=None,
+                        claimed_until=None), updates)
             session.commit()
-
-    @staticmethod
-    def _record_delivery(session: Session, delivery: WebhookDelivery,
-                         events: list[ParsedEvent], error: str | None,
-                         now: dt.datetime) -> None:
-        delivery.processed_at = now
-        delivery.claimed_by = delivery.claimed_until = None
-        if error is None:
-            delivery.status, delivery.events = DeliveryStatus.PROCESSED, len(events)
-            activity.record(session, "webhook.delivery",
-                            f"webhook delivery {delivery.delivery_id} processed: "
-                            f"{len(events)} event(s) "
-                            f"({', '.join(sorted({e[0] for e in events})) or 'none'})",
-                            instance_id=delivery.instance_id,
-                            details={"delivery_id": delivery.delivery_id,
-                                     "id": str(delivery.id), "events": len(events)})
-        else:
-            delivery.status, delivery.error = DeliveryStatus.FAILED, error[:2000]
-            activity.record(session, "webhook.delivery",
-                            f"webhook delivery {delivery.delivery_id} could not be parsed: "
-                            f"{error}", log_type=LogType.WARNING,
-                            instance_id=delivery.instance_id,
-                            details={"delivery_id": delivery.delivery_id,
-                                     "id": str(delivery.id)})
 
     # ---- credential expiry -------------------------------------------------------------------
 
@@ -543,6 +531,26 @@ class EventWorker:
                                    permanent=True) from None
             session.commit()
             return connector
+
+
+def _record_delivery(session: Session, delivery: WebhookDelivery, events: list[ParsedEvent],
+                     error: str | None) -> None:
+    """The delivery's log entry (and so its audit-trail entry)."""
+    if error is None:
+        activity.record(session, "webhook.delivery",
+                        f"webhook delivery {delivery.delivery_id} processed: "
+                        f"{len(events)} event(s) "
+                        f"({', '.join(sorted({e[0] for e in events})) or 'none'})",
+                        instance_id=delivery.instance_id,
+                        details={"delivery_id": delivery.delivery_id,
+                                 "id": str(delivery.id), "events": len(events)})
+    else:
+        activity.record(session, "webhook.delivery",
+                        f"webhook delivery {delivery.delivery_id} could not be parsed: "
+                        f"{error}", log_type=LogType.WARNING,
+                        instance_id=delivery.instance_id,
+                        details={"delivery_id": delivery.delivery_id,
+                                 "id": str(delivery.id)})
 
 
 def _occurred(occurred: str | None) -> dt.datetime | None:

@@ -27,7 +27,6 @@ from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive, Scope, Send
@@ -46,6 +45,7 @@ from server.services.registry import Registry
 from server.sync.runtime import build_connector
 from server.vault import Vault
 from server.webhooks import standard
+from server.webhooks.bulk import insert_or_skip_many
 from server.webhooks.endpoints import EndpointCache, Resolved
 
 log = logging.getLogger(__name__)
@@ -271,11 +271,15 @@ class DeliveryWriter:
 
     Each request still waits for *its* row to be committed before it answers 202; batching
     only shares the commit (the fsync) between concurrent requests: while one batch is being
-    written, the next one gathers. ``ON CONFLICT DO NOTHING … RETURNING id`` tells which rows
-    were new: the others are replays. ``on_stored`` is called once per committed batch.
+    written, the next one gathers. On PostgreSQL up to ``WRITERS`` batches are in flight at
+    once (the database's commits overlap; a delivery id sent twice at once is still stored
+    once: the second insert waits for the first and skips); SQLite has one writer anyway.
+    ``ON CONFLICT DO NOTHING … RETURNING id`` tells which rows were new: the others are
+    replays. ``on_stored`` is called once per committed batch.
     """
 
     MAX_BATCH = 500
+    WRITERS = 4
 
     def __init__(self, session_factory: sessionmaker[Session],
                  on_stored: Callable[[], None] = lambda: None) -> None:
@@ -284,7 +288,6 @@ class DeliveryWriter:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._ready: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self._stmt: dict[str, Any] = {}
 
     async def store(self, row: dict[str, Any]) -> bool:
         """True once ``row`` is committed; False when its delivery id was already stored."""
@@ -298,13 +301,29 @@ class DeliveryWriter:
         return await done
 
     async def _run(self, ready: asyncio.Event) -> None:
-        while True:
-            await ready.wait()
-            ready.clear()
-            while self._pending:
-                batch = self._pending[:self.MAX_BATCH]
-                del self._pending[:self.MAX_BATCH]
-                await self._write(batch)
+        bind = self.session_factory.kw.get("bind")
+        slots = asyncio.Semaphore(1 if bind is None or bind.dialect.name == "sqlite"
+                                  else self.WRITERS)
+        writing: set[asyncio.Task[None]] = set()
+
+        def written(task: asyncio.Task[None]) -> None:
+            writing.discard(task)
+            slots.release()
+
+        try:
+            while True:
+                await ready.wait()
+                ready.clear()
+                while self._pending:
+                    await slots.acquire()  # meanwhile more deliveries join the next batch
+                    batch = self._pending[:self.MAX_BATCH]
+                    del self._pending[:self.MAX_BATCH]
+                    task = asyncio.get_running_loop().create_task(self._write(batch))
+                    writing.add(task)
+                    task.add_done_callback(written)
+        finally:
+            for task in writing:
+                task.cancel()
 
     async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[bool]]]) -> None:
         try:
@@ -322,23 +341,11 @@ class DeliveryWriter:
 
     def _insert(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
         with self.session_factory() as session:
-            conn = session.connection()
-            stmt = self._statement(conn.dialect.name)
-            # One executemany: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues")
-            # from one cached compilation, whatever the batch size.
-            inserted = set(conn.execute(stmt, rows).scalars())
+            inserted = set(insert_or_skip_many(
+                session.connection(), WebhookDelivery.__table__,  # type: ignore[arg-type]
+                rows, ["instance_id", "delivery_id"], returning="id"))
             session.commit()
             return inserted
-
-    def _statement(self, dialect: str) -> Any:
-        stmt = self._stmt.get(dialect)
-        if stmt is None:
-            module: Any = postgresql if dialect == "postgresql" else sqlite
-            stmt = (module.insert(WebhookDelivery.__table__)
-                    .on_conflict_do_nothing(index_elements=["instance_id", "delivery_id"])
-                    .returning(WebhookDelivery.id))
-            self._stmt[dialect] = stmt
-        return stmt
 
 
 async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
