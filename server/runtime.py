@@ -8,11 +8,12 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 from sqlalchemy import Engine
 
-from server.agents.lock import AgentLockError, SingleAgentLock
+from server.agents.lock import AgentLockError, DataDirLock, SingleAgentLock
 from server.api.app import API_PREFIX, create_app
 from server.config import Settings
 from server.db import migrate
@@ -22,6 +23,7 @@ from server.security.local_token import store_local_token
 from server.security.tokens import has_principals, issue_token
 
 log = logging.getLogger(__name__)
+L = TypeVar("L", SingleAgentLock, DataDirLock)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ def bootstrap_admin(settings: Settings, engine: Engine) -> FirstAdmin | None:
 
 
 def serve(settings: Settings) -> None:
+    own_dir = _locked(DataDirLock(settings.data_dir))
     lock = _single_agent_lock(settings)
     engine = prepare_database(settings)
     first = bootstrap_admin(settings, engine)
@@ -84,6 +87,7 @@ def serve(settings: Settings) -> None:
         engine.dispose()
         if lock is not None:
             lock.release()
+        own_dir.release()
     print("Agent stopped.", flush=True)
 
 
@@ -94,7 +98,11 @@ def _single_agent_lock(settings: Settings) -> SingleAgentLock | None:
     path = settings.database_url.split("///", 1)[-1]
     if not path or path == ":memory:":
         return None
-    lock = SingleAgentLock(Path(path))
+    return _locked(SingleAgentLock(Path(path)))
+
+
+def _locked(lock: L) -> L:
+    """Take ``lock`` or stop with one line saying who holds it and what to do."""
     try:
         lock.acquire()
     except AgentLockError as exc:

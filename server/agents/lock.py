@@ -1,8 +1,9 @@
-"""On SQLite one agent at a time: an OS file lock beside the database file.
+"""One agent per SQLite file, and one per data directory: OS file locks.
 
 SQLite has no row locks to share work with; a second agent on the same file would run every
-schedule twice. The lock is advisory (``flock``) and released by the OS when the process dies,
-so a killed agent never leaves a stale lock behind.
+schedule twice. A data directory holds an agent's identity (its id in the agents table), so
+two agents sharing one would claim to be the same agent. The locks are advisory (``flock``)
+and released by the OS when the process dies, so a killed agent never leaves a stale lock.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ class AgentLockError(Exception):
     """Another agent holds the database; the message says which file and what to do."""
 
 
-class SingleAgentLock:
-    def __init__(self, database_file: Path) -> None:
-        self.path = database_file.with_name(database_file.name + ".agent.lock")
+class _FileLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._fd: int | None = None
+
+    def held_by(self, holder: str) -> str:
+        raise NotImplementedError
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,11 +33,7 @@ class SingleAgentLock:
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise AgentLockError(
-                f"another agent (pid {holder}) is already running on the SQLite database "
-                f"{self.path.with_suffix('').with_suffix('')}; SQLite allows one agent. Stop "
-                "it, or move every agent to one PostgreSQL database (SIMPLETRUST_DATABASE_URL)"
-            ) from None
+            raise AgentLockError(self.held_by(holder)) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
@@ -44,9 +44,35 @@ class SingleAgentLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> SingleAgentLock:
+    def __enter__(self) -> _FileLock:
         self.acquire()
         return self
 
     def __exit__(self, *_: object) -> None:
         self.release()
+
+
+class SingleAgentLock(_FileLock):
+    """The SQLite database's lock: SQLite allows one agent."""
+
+    def __init__(self, database_file: Path) -> None:
+        super().__init__(database_file.with_name(database_file.name + ".agent.lock"))
+        self.database_file = database_file
+
+    def held_by(self, holder: str) -> str:
+        return (f"another agent (pid {holder}) is already running on the SQLite database "
+                f"{self.database_file}; SQLite allows one agent. Stop it, or move every agent "
+                "to one PostgreSQL database (SIMPLETRUST_DATABASE_URL)")
+
+
+class DataDirLock(_FileLock):
+    """The data directory's lock: its agent id belongs to one running agent."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir / "agent.lock")
+        self.data_dir = data_dir
+
+    def held_by(self, holder: str) -> str:
+        return (f"another agent (pid {holder}) is already running with the data directory "
+                f"{self.data_dir}; each agent on a host needs its own data directory "
+                "(SIMPLETRUST_DATA_DIR)")

@@ -129,3 +129,26 @@ def test_second_agent_on_one_sqlite_file_refuses_to_start(tmp_path: Path) -> Non
         assert first.call("GET", "/agents").status_code == 200  # the first one is unharmed
     finally:
         first.stop()
+
+
+def test_second_agent_with_the_same_data_directory_refuses_to_start(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The data directory holds the agent's identity: a second agent sharing it (here on the
+    same database, which PostgreSQL would otherwise allow) stops with one line, no traceback."""
+    key = MasterKey.generate().to_text()
+    first = AgentProcess(db_url, tmp_path / "shared", master_key=key)
+    first.launch()
+    try:
+        first.wait_ready()
+        second = AgentProcess(db_url, tmp_path / "shared", master_key=key)
+        done = subprocess.run(
+            [*first.proc.args[:-2], "--port", str(second.port)],  # type: ignore[union-attr, index]
+            env=second.env, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 2, done.stderr
+        assert f"with the data directory {tmp_path / 'shared'}" in done.stderr
+        assert "SIMPLETRUST_DATA_DIR" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert first.call("GET", "/agents").status_code == 200  # the first one is unharmed
+    finally:
+        first.stop()
