@@ -15,7 +15,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from sqlalchemy import Table, bindparam, or_, select, update
@@ -60,6 +60,18 @@ CREDENTIAL_CHECK_SECONDS = 3600.0
 DELIVERY_BATCH = 500
 #: An event parsed from a delivery: type, data, its own time (ISO text) if it has one.
 ParsedEvent = tuple[str, dict[str, Any], str | None]
+
+
+class ClaimedDelivery(NamedTuple):
+    """What parsing a stored delivery needs (plain columns: no ORM object per delivery)."""
+
+    id: uuid.UUID
+    instance_id: uuid.UUID
+    delivery_id: str
+    scheme: WebhookScheme
+    headers: dict[str, Any]
+    body: bytes
+    received_at: dt.datetime
 
 
 def render(template: Any, doc: dict[str, Any]) -> Any:
@@ -183,7 +195,7 @@ class EventWorker:
         if not claimed:
             return False
         connectors = await asyncio.to_thread(self._connectors, claimed)
-        outcomes: list[tuple[WebhookDelivery, list[ParsedEvent], str | None]] = []
+        outcomes: list[tuple[ClaimedDelivery, list[ParsedEvent], str | None]] = []
         try:
             for delivery in claimed:
                 events, error = await self._parse_delivery(
@@ -197,23 +209,29 @@ class EventWorker:
         self.wake()
         return True
 
-    def _claim_deliveries(self, limit: int = DELIVERY_BATCH) -> list[WebhookDelivery]:
+    def _claim_deliveries(self, limit: int = DELIVERY_BATCH) -> list[ClaimedDelivery]:
         now = utcnow()
         with self.session_factory() as session:
-            rows = list(session.scalars(
-                select(WebhookDelivery).where(
+            rows = [ClaimedDelivery(*row) for row in session.execute(
+                select(WebhookDelivery.id, WebhookDelivery.instance_id,
+                       WebhookDelivery.delivery_id, WebhookDelivery.scheme,
+                       WebhookDelivery.headers, WebhookDelivery.body,
+                       WebhookDelivery.received_at).where(
                     WebhookDelivery.status == DeliveryStatus.RECEIVED,
                     or_(WebhookDelivery.claimed_until.is_(None),
                         WebhookDelivery.claimed_until < now))
                 .order_by(WebhookDelivery.received_at).limit(limit)
-                .with_for_update(skip_locked=True)))
-            for row in rows:
-                row.claimed_by, row.claimed_until = self.agent_id, now + outbox.CLAIM
+                .with_for_update(skip_locked=True))]
+            if rows:
+                session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id.in_([r.id for r in rows]))
+                    .values(claimed_by=self.agent_id, claimed_until=now + outbox.CLAIM)
+                    .execution_options(synchronize_session=False))
             session.commit()
-            session.expunge_all()
             return rows
 
-    def _connectors(self, deliveries: list[WebhookDelivery]) -> dict[uuid.UUID, Any]:
+    def _connectors(self, deliveries: list[ClaimedDelivery]) -> dict[uuid.UUID, Any]:
         """One connector per instance whose deliveries it verifies (None: unavailable)."""
         wanted = {d.instance_id for d in deliveries if d.scheme == WebhookScheme.CONNECTOR}
         out: dict[uuid.UUID, Any] = {}
@@ -231,7 +249,7 @@ class EventWorker:
                     out[instance_id] = None
         return out
 
-    async def _parse_delivery(self, delivery: WebhookDelivery, connector: Any
+    async def _parse_delivery(self, delivery: ClaimedDelivery, connector: Any
                               ) -> tuple[list[ParsedEvent], str | None]:
         events: list[ParsedEvent] = []
         try:
@@ -252,7 +270,7 @@ class EventWorker:
         return events, None
 
     def _finish_deliveries(
-        self, outcomes: list[tuple[WebhookDelivery, list[ParsedEvent], str | None]]) -> None:
+        self, outcomes: list[tuple[ClaimedDelivery, list[ParsedEvent], str | None]]) -> None:
         """Events, delivery status and one log/audit entry per delivery, committed together."""
         with self.session_factory() as session:
             now = utcnow()
@@ -533,7 +551,7 @@ class EventWorker:
             return connector
 
 
-def _record_delivery(session: Session, delivery: WebhookDelivery, events: list[ParsedEvent],
+def _record_delivery(session: Session, delivery: ClaimedDelivery, events: list[ParsedEvent],
                      error: str | None) -> None:
     """The delivery's log entry (and so its audit-trail entry)."""
     if error is None:

@@ -65,7 +65,7 @@ def _unnest(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: li
                else [row[n] for row in rows] for n in names]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql, values)
+        cursor.execute(sql, values, binary=True)  # no text escaping of bytea arrays
         return [r[0] for r in cursor.fetchall()] if returning else []
     finally:
         cursor.close()
