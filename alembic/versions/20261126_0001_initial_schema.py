@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-26 11:13:58.499767
+Create Date: 2026-11-26 13:20:51.998257
 """
 
 from collections.abc import Sequence
@@ -382,6 +382,38 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_integration_instances_connector_id"), ["connector_id"], unique=False
+        )
+
+    op.create_table(
+        "oauth_sign_ins",
+        sa.Column("state_hash", sa.String(length=64), nullable=False),
+        sa.Column("auth_config_id", sa.Uuid(), nullable=False),
+        sa.Column("principal_id", sa.Uuid(), nullable=True),
+        sa.Column(
+            "sealed",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("expires_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["auth_config_id"],
+            ["authentication_configs.id"],
+            name=op.f("fk_oauth_sign_ins_auth_config_id_authentication_configs"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["principal_id"],
+            ["principals.id"],
+            name=op.f("fk_oauth_sign_ins_principal_id_principals"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_oauth_sign_ins")),
+        sa.UniqueConstraint("state_hash", name=op.f("uq_oauth_sign_ins_state_hash")),
+    )
+    with op.batch_alter_table("oauth_sign_ins", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_oauth_sign_ins_expires_at"), ["expires_at"], unique=False
         )
 
     op.create_table(
@@ -1560,6 +1592,10 @@ def downgrade() -> None:
 
     op.drop_table("alerts")
     op.drop_table("action_invocations")
+    with op.batch_alter_table("oauth_sign_ins", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_oauth_sign_ins_expires_at"))
+
+    op.drop_table("oauth_sign_ins")
     with op.batch_alter_table("integration_instances", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_integration_instances_connector_id"))
         batch_op.drop_index(batch_op.f("ix_integration_instances_auth_config_id"))

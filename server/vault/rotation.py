@@ -140,13 +140,14 @@ class _Sealed:
 
 def _sealed_places() -> list[_Sealed]:
     # Imported here: these models belong to features the vault must not depend on at import.
-    from server.db.models import SubscriptionSecret, WebhookEndpoint  # noqa: PLC0415
+    from server.db.models import OAuthSignIn, SubscriptionSecret, WebhookEndpoint  # noqa: PLC0415
 
     return [
         _Sealed(IntegrationInstance, "id", "configuration", str, (SEALED, "envelope")),
         _Sealed(WebhookEndpoint, "instance_id", "secrets", lambda k: f"webhook:{k}"),
         _Sealed(SubscriptionSecret, "subscription_id", "secrets",
                 lambda k: f"subscription:{k}"),
+        _Sealed(OAuthSignIn, "id", "sealed", lambda k: f"oauth-sign-in:{k}"),
     ]
 
 

@@ -10,9 +10,12 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from server.api.app import create_app
+from server.config import load_settings
 from tests.auth.oauth_server import Client, running_oauth_server
 from tests.support.api import Api
 
@@ -142,3 +145,37 @@ def test_browser_sign_in_through_the_agent_redirect(api: Api) -> None:
         refreshed = api.post(f"/auth-configs/{cred['id']}/refresh").json()
         assert refreshed["refreshed"] is True  # the stored refresh token works
         assert server.token_requests["refresh_token"] == 1
+
+
+def test_browser_sign_in_started_on_one_agent_completes_on_another(
+    api: Api, engine: Engine, db_url: str, tmp_path: Any
+) -> None:
+    """Behind a load balancer the provider's redirect may reach another agent: the pending
+    sign-in lives in the shared database (sealed, the state only as a hash), works once."""
+    import httpx  # noqa: PLC0415
+
+    vault = api.client.app.state.vault  # type: ignore[attr-defined]
+    other_app = create_app(load_settings(database_url=db_url, data_dir=tmp_path / "agent-b"),
+                           engine, vault=vault)
+    with running_oauth_server() as server, TestClient(other_app) as other:
+        server.add_client(Client("webapp", None, ("authorization_code", "refresh_token")))
+        cred = api.post("/auth-configs", {
+            "name": "balanced sign-in", "auth_type": "oauth2_authorization_code",
+            "credentials": {"token_url": server.token_url, "authorize_url": server.authorize_url,
+                            "client_id": "webapp", "scope": "read"}}).json()
+        start = api.client.post(
+            f"http://127.0.0.1/api/integration/auth-configs/{cred['id']}/oauth/start",
+            headers=api.headers()).json()
+        state = httpx.URL(start["authorization_url"]).params["state"]
+        with engine.connect() as conn:
+            stored = str(conn.execute(text("select * from oauth_sign_ins")).all())
+        assert state not in stored
+        assert "webapp" not in stored  # nothing of the sign-in in clear text
+        back = httpx.get(start["authorization_url"], follow_redirects=False).headers["location"]
+        done = other.get(back)  # agent B answers the redirect agent A started
+        assert done.status_code == 200, done.text
+        assert api.client.get(back).status_code == 400  # used up, on every agent
+        assert other.get(back).status_code == 400
+        assert api.post(f"/auth-configs/{cred['id']}/refresh").json()["refreshed"] is True
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from oauth_sign_ins")).scalar() == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import time
 import uuid
 
 from fastapi import APIRouter, Request
@@ -14,7 +13,6 @@ from connectors.sdk.auth.errors import CredentialError
 from connectors.sdk.auth.models import plain_values
 from connectors.sdk.auth.oauth import (
     OAuth2Auth,
-    PendingAuthorization,
     acomplete_authorization,
     start_authorization,
 )
@@ -29,7 +27,7 @@ from server.api.schemas.operations import (
 )
 from server.db.models import AuthenticationConfig, AuthType, LogType
 from server.db.types import utcnow
-from server.services import activity, credentials
+from server.services import activity, credentials, sign_ins
 from server.sync.runtime import credential_for
 from server.vault import Vault
 
@@ -89,25 +87,7 @@ async def refresh_auth_config(
 
 # ---- sign-in from a browser (OAuth 2.0 authorization code + PKCE) ----------------------
 
-#: Seconds a started sign-in waits for its redirect.
-SIGN_IN_TTL = 600
 callback_router = APIRouter(tags=["credentials"])
-
-
-class _Pending:
-    def __init__(self, auth_id: uuid.UUID, pending: PendingAuthorization, who: uuid.UUID) -> None:
-        self.auth_id, self.pending, self.who = auth_id, pending, who
-        self.expires = time.monotonic() + SIGN_IN_TTL
-
-
-def _sign_ins(request: Request) -> dict[str, _Pending]:
-    state = request.app.state
-    if not hasattr(state, "oauth_sign_ins"):
-        state.oauth_sign_ins = {}
-    pending: dict[str, _Pending] = state.oauth_sign_ins
-    for key in [k for k, v in pending.items() if v.expires < time.monotonic()]:
-        del pending[key]
-    return pending
 
 
 @router.post("/{auth_config_id}/oauth/start", response_model=SignInStartRead)
@@ -122,12 +102,12 @@ def start_oauth_sign_in(
     fields = credentials.load(request.app.state.vault, obj)
     redirect = str(request.url_for("complete_oauth_sign_in"))
     pending = start_authorization(fields, redirect)  # type: ignore[arg-type]
-    _sign_ins(request)[pending.state] = _Pending(obj.id, pending, who.id)
+    sign_ins.begin(session, request.app.state.vault, obj.id, pending, who.id)
     activity.record(session, "credential.sign_in", f"browser sign-in started for {obj.name!r}",
                     principal=who, details={"auth_config_id": str(obj.id)})
     session.commit()
     return SignInStartRead(authorization_url=pending.url, redirect_uri=redirect,
-                           expires_in=SIGN_IN_TTL)
+                           expires_in=sign_ins.SIGN_IN_TTL)
 
 
 def _page(title: str, text: str, status: int) -> HTMLResponse:
@@ -142,14 +122,15 @@ async def complete_oauth_sign_in(request: Request, session: SessionDep) -> HTMLR
     """Where the provider sends the browser back (no token: the one-time `state` is the proof).
     """
     params = dict(request.query_params)
-    started = _sign_ins(request).pop(params.get("state", ""), None)
+    vault: Vault = request.app.state.vault
+    started = sign_ins.take(session, vault, params.get("state", ""))
+    session.commit()  # used up, whatever happens next
     if started is None:
         return _page("Sign-in not recognised", "This sign-in is unknown or expired. Start it "
                      "again from the console or the API.", 400)
-    obj = session.get(AuthenticationConfig, started.auth_id)
+    obj = session.get(AuthenticationConfig, started.auth_config_id)
     if obj is None:
         return _page("Credential gone", "The credential was deleted during the sign-in.", 404)
-    vault: Vault = request.app.state.vault
     fields = credentials.load(vault, obj)
     store = credentials.DbTokenStore(request.app.state.session_factory, vault, obj.id)
     try:
@@ -163,7 +144,7 @@ async def complete_oauth_sign_in(request: Request, session: SessionDep) -> HTMLR
         return _page("Sign-in failed", f"{exc.message}. {exc.hint or ''}".strip(), 400)
     activity.record(session, "credential.sign_in", f"browser sign-in for {obj.name!r} done",
                     log_type=LogType.SUCCESS, details={"auth_config_id": str(obj.id),
-                                                       "principal_id": str(started.who)})
+                                                       "principal_id": str(started.principal_id)})
     session.commit()
     return _page("Signed in", f"The credential {obj.name!r} is ready. You can close this "
                  "window.", 200)

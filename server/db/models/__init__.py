@@ -16,7 +16,7 @@ from server.db.models.alerts import (
     TaskStatus,
 )
 from server.db.models.audit import AuditChainHead, AuditCheckpoint, AuditEntry
-from server.db.models.auth import AuthenticationConfig
+from server.db.models.auth import AuthenticationConfig, OAuthSignIn
 from server.db.models.connectors import IntegrationConnector, IntegrationInstance
 from server.db.models.deliveries import (
     DeliveryStatus,
@@ -96,6 +96,7 @@ __all__ = [
     "IntegrationLog",
     "LogType",
     "MetricSample",
+    "OAuthSignIn",
     "OutboxEvent",
     "OutboxStatus",
     "Principal",

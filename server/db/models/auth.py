@@ -28,3 +28,23 @@ class AuthenticationConfig(UuidPk, Timestamps, Base):
     )
     last_used: Mapped[dt.datetime | None]
     is_system_account: Mapped[bool] = mapped_column(default=False)
+
+
+class OAuthSignIn(UuidPk, Base):
+    """A browser sign-in waiting for its redirect (OAuth 2.0 authorization code + PKCE).
+
+    Kept in the database, not in one agent's memory, so the provider's redirect may reach any
+    agent behind a load balancer; deleted when used (one-shot) or when it expires.
+    """
+
+    __tablename__ = "oauth_sign_ins"
+
+    # sha256 of the `state`: the state itself travels only in the browser's URLs.
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    auth_config_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("authentication_configs.id", ondelete="CASCADE"))
+    principal_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("principals.id", ondelete="SET NULL"))
+    # The PKCE verifier and the redirect URI, sealed by the credential vault.
+    sealed: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
