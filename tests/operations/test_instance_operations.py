@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from connectors.sandbox import jira as jira_sim
 from connectors.sandbox.server import serve
+from server.db.models import MetricSample, SampleKind
 from tests.support.api import Api
 from tests.support.record_source import IDENTITY_MAPPING, Source, generic_rest_config, serve_source
 
@@ -39,6 +42,15 @@ def test_connection_test_preview_and_streams(api: Api) -> None:
     reachable = next(i for i in failed["items"] if i["name"] == "reachable")
     assert reachable["status"] == "failed"
     assert reachable["hint"]
+
+    # Their HTTP attempts are in the instance's metrics, like a sync's (no sync id).
+    with api.engine.connect() as conn:
+        attempts = conn.execute(
+            select(MetricSample.ok, MetricSample.unavailable).where(
+                MetricSample.instance_id == uuid.UUID(instance["id"]),
+                MetricSample.kind == SampleKind.REQUEST, MetricSample.sync_id.is_(None))).all()
+    assert sum(1 for ok, _ in attempts if ok) >= 3  # test, streams, preview
+    assert any(unavailable for _, unavailable in attempts)  # the failed test
 
 
 @pytest.fixture

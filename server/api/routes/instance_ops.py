@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -29,6 +31,7 @@ from server.api.schemas.operations import (
 )
 from server.db.models import ActionInvocation, IntegrationInstance, LogType
 from server.db.types import utcnow
+from server.monitoring import samples
 from server.services import activity
 from server.services.registry import Registry
 from server.sync.mappings import resolve
@@ -51,6 +54,25 @@ def _connector(request: Request, session: Session, instance: IntegrationInstance
             for i in getattr(exc, "issues", [])] or [("configuration", exc.message)]) from None
 
 
+@asynccontextmanager
+async def _opened(request: Request, session: Session, instance: IntegrationInstance
+                  ) -> AsyncIterator[Connector[Any]]:
+    """The instance's connector for one operation, closed afterwards; its HTTP attempts go
+    into the instance's metrics like a sync's (a failing connection test is evidence too)."""
+    connector = _connector(request, session, instance)
+    recorder = samples.SampleRecorder(instance.id, None)
+    recorder.attach(connector.context.metrics)
+    try:
+        yield connector
+    finally:
+        await connector.aclose()
+        rows = recorder.take()
+        if rows:
+            with request.app.state.session_factory() as own:
+                samples.write(own, rows)
+                own.commit()
+
+
 @router.post("/{instance_id}/test", response_model=ConnectionTestRead, name="test_instance")
 async def check_instance_connection(
     instance_id: uuid.UUID, request: Request, session: SessionDep, who: Operator
@@ -58,11 +80,8 @@ async def check_instance_connection(
     """Check the connection: reachable, authenticated, permissions, API version, latency —
     each failed check with its cause and a hint."""
     instance = crud.get_or_404(session, IntegrationInstance, instance_id, "instance")
-    connector = _connector(request, session, instance)
-    try:
+    async with _opened(request, session, instance) as connector:
         result = await connector.check()
-    finally:
-        await connector.aclose()
     body = ConnectionTestRead(
         ok=result.ok, server_api_version=result.server_api_version,
         latency_ms=result.latency_ms,
@@ -88,13 +107,12 @@ async def list_instance_streams(
 ) -> list[StreamRead]:
     """The streams this instance offers, with their record schemas (the schema explorer)."""
     instance = crud.get_or_404(session, IntegrationInstance, instance_id, "instance")
-    connector = _connector(request, session, instance)
-    try:
-        streams = await connector.discover()
-    except ConnectorError as exc:
-        raise Conflict(exc.message, title="The connector could not list its streams") from None
-    finally:
-        await connector.aclose()
+    async with _opened(request, session, instance) as connector:
+        try:
+            streams = await connector.discover()
+        except ConnectorError as exc:
+            raise Conflict(exc.message,
+                           title="The connector could not list its streams") from None
     return [StreamRead(name=s.name, json_schema=s.json_schema, primary_key=list(s.primary_key),
                        cursor_field=s.cursor_field, sync_modes=[m.value for m in s.sync_modes])
             for s in streams]
@@ -108,24 +126,22 @@ async def preview_instance(
     """Read a few records (nothing is stored) and show them through the stream's mapping."""
     body = body or PreviewRequest()
     instance = crud.get_or_404(session, IntegrationInstance, instance_id, "instance")
-    connector = _connector(request, session, instance)
     records: list[dict[str, Any]] = []
-    try:
-        streams = [s.name for s in await connector.discover()]
-        stream = body.stream or (streams[0] if streams else "")
-        if stream not in streams:
-            raise Unprocessable(errors=[("stream", f"unknown stream; one of: "
-                                         f"{', '.join(streams)}")])
-        async for message in connector.read(stream, None):
-            if isinstance(message, RecordMessage):
-                records.append(message.data)
-                if len(records) >= body.limit:
-                    break
-    except ConnectorError as exc:
-        raise Conflict(exc.message, title="The connector could not read",
-                       errors=[("stream", exc.hint or exc.message)]) from None
-    finally:
-        await connector.aclose()
+    async with _opened(request, session, instance) as connector:
+        try:
+            streams = [s.name for s in await connector.discover()]
+            stream = body.stream or (streams[0] if streams else "")
+            if stream not in streams:
+                raise Unprocessable(errors=[("stream", f"unknown stream; one of: "
+                                             f"{', '.join(streams)}")])
+            async for message in connector.read(stream, None):
+                if isinstance(message, RecordMessage):
+                    records.append(message.data)
+                    if len(records) >= body.limit:
+                        break
+        except ConnectorError as exc:
+            raise Conflict(exc.message, title="The connector could not read",
+                           errors=[("stream", exc.hint or exc.message)]) from None
     mapping = resolve(session, instance.id, stream, type(connector))
     mapped: list[dict[str, Any] | None] = []
     errors: list[list[dict[str, Any]]] = []
@@ -176,25 +192,24 @@ async def run_instance_action(
     except IntegrityError:
         session.rollback()
         raise Conflict("another request with this Idempotency-Key is running") from None
-    connector = _connector(request, session, instance)
-    try:
-        result = await connector.write(action, body.input)
-    except ConnectorError as exc:
-        invocation.status, invocation.error = "failed", exc.to_dict()
-        invocation.finished_at = utcnow()
-        activity.record(session, "action.failed", f"action {action!r} failed: {exc.message}",
-                        principal=who, instance_id=instance.id, log_type=LogType.ERROR,
-                        details={"action": action, "error": exc.to_dict()})
-        session.commit()
-        issues = getattr(exc, "errors", None) or []
-        if issues:
-            raise Unprocessable(exc.message, errors=[
-                (f"input.{i.get('field', '')}".rstrip("."), i.get("message", "invalid"))
-                for i in issues]) from None
-        raise Conflict(exc.message, title=f"The action {action!r} failed",
-                       errors=[("action", exc.hint or exc.message)]) from None
-    finally:
-        await connector.aclose()
+    async with _opened(request, session, instance) as connector:
+        try:
+            result = await connector.write(action, body.input)
+        except ConnectorError as exc:
+            invocation.status, invocation.error = "failed", exc.to_dict()
+            invocation.finished_at = utcnow()
+            activity.record(session, "action.failed",
+                            f"action {action!r} failed: {exc.message}", principal=who,
+                            instance_id=instance.id, log_type=LogType.ERROR,
+                            details={"action": action, "error": exc.to_dict()})
+            session.commit()
+            issues = getattr(exc, "errors", None) or []
+            if issues:
+                raise Unprocessable(exc.message, errors=[
+                    (f"input.{i.get('field', '')}".rstrip("."), i.get("message", "invalid"))
+                    for i in issues]) from None
+            raise Conflict(exc.message, title=f"The action {action!r} failed",
+                           errors=[("action", exc.hint or exc.message)]) from None
     invocation.status, invocation.result = "succeeded", result.output
     invocation.finished_at = utcnow()
     activity.record(session, "action.run", f"action {action!r} succeeded", principal=who,
