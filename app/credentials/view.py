@@ -38,7 +38,7 @@ from app.credentials.core import (
 from app.credentials.editor import CredentialDialog
 from app.qt import layout
 from app.qt.aio import BackgroundOp
-from app.qt.models import ROW_ROLE, Column, DictTableModel, SearchProxy
+from app.qt.models import ROW_ROLE, Column, DictTableModel, SearchProxy, selected_row
 from app.qt.session import AgentSession
 from app.qt.widgets import Banner
 from app.shell.page import Page
@@ -176,11 +176,7 @@ class CredentialsPage(Page):
         self.sig_loaded.emit(len(rows))
 
     def selected(self) -> JsonDict | None:
-        indexes = self.table.selectionModel().selectedRows()
-        if not indexes:
-            return None
-        row = self.proxy.data(indexes[0], ROW_ROLE)
-        return row if isinstance(row, dict) else None
+        return selected_row(self.table)
 
     def select_name(self, name: str) -> bool:
         for row in range(self.proxy.rowCount()):

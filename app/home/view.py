@@ -31,7 +31,7 @@ from app.core.formatting import format_relative, format_timestamp
 from app.home.charts import SyncChart
 from app.instances.view import load_instances_with_status
 from app.qt.aio import BackgroundOp
-from app.qt.models import ROW_ROLE, Column, DictTableModel
+from app.qt.models import Column, DictTableModel, selected_row
 from app.qt.session import AgentSession
 from app.qt.widgets import Tile
 from app.shell.page import Page
@@ -198,11 +198,7 @@ class HomePage(Page):
         self.sig_loaded.emit()
 
     def _selected(self) -> JsonDict | None:
-        rows = self.instances_view.selectionModel().selectedRows()
-        if not rows:
-            return None
-        data = self.instances.data(rows[0], ROW_ROLE)
-        return data if isinstance(data, dict) else None
+        return selected_row(self.instances_view)
 
     def _update_actions(self, *_: Any) -> None:
         row = self._selected()
@@ -220,11 +216,7 @@ class HomePage(Page):
         )
 
     def _selected_alert(self) -> JsonDict | None:
-        rows = self.alerts_view.selectionModel().selectedRows()
-        if not rows:
-            return None
-        data = self.alerts.data(rows[0], ROW_ROLE)
-        return data if isinstance(data, dict) else None
+        return selected_row(self.alerts_view)
 
     def _acknowledge(self) -> None:
         alert = self._selected_alert()

@@ -31,7 +31,7 @@ from app.core.errors import ConsoleError
 from app.core.formatting import format_relative, format_timestamp
 from app.qt import layout
 from app.qt.aio import BackgroundOp
-from app.qt.models import ROW_ROLE, Column, DictTableModel, SearchProxy
+from app.qt.models import ROW_ROLE, Column, DictTableModel, SearchProxy, selected_row
 from app.qt.session import AgentSession
 from app.shell.page import Page
 from app.wizard.history import REVISIONS_PATH, HistoryDialog
@@ -233,11 +233,7 @@ class InstancesPage(Page):
         )
 
     def selected(self) -> JsonDict | None:
-        indexes = self.table.selectionModel().selectedRows()
-        if not indexes:
-            return None
-        row = self.proxy.data(indexes[0], ROW_ROLE)
-        return row if isinstance(row, dict) else None
+        return selected_row(self.table)
 
     def select_name(self, name: str) -> bool:
         for row in range(self.proxy.rowCount()):

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.api import JsonDict
-from app.qt.models import ROW_ROLE, Column, DictTableModel, SearchProxy
+from app.qt.models import ROW_ROLE, Column, DictTableModel, SearchProxy, selected_row
 from app.wizard.flow import categories
 
 ALL = "All connectors"
@@ -174,11 +174,7 @@ class ConnectorLibrary(QWidget):
         self.proxy.set_category(current.data(Qt.ItemDataRole.UserRole) if current else None)
 
     def selected(self) -> JsonDict | None:
-        indexes = self.table.selectionModel().selectedRows()
-        if not indexes:
-            return None
-        row = self.proxy.data(indexes[0], ROW_ROLE)
-        return row if isinstance(row, dict) else None
+        return selected_row(self.table)
 
     def select_key(self, key: str) -> bool:
         """Select a connector by its key (e.g. ``github``), clearing filters that hide it."""

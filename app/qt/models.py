@@ -20,6 +20,7 @@ from PySide6.QtCore import (
     Qt,
 )
 from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView
 
 from app.core.formatting import format_value, get_path
 
@@ -202,3 +203,12 @@ class SearchProxy(QSortFilterProxyModel):
 
     def set_search(self, text: str) -> None:
         self.setFilterFixedString(text.strip())
+
+
+def selected_row(view: QAbstractItemView) -> dict[str, Any] | None:
+    """The row dict behind a single-selection table's current selection (through proxies)."""
+    indexes = view.selectionModel().selectedRows()
+    if not indexes:
+        return None
+    row = view.model().data(indexes[0], ROW_ROLE)
+    return row if isinstance(row, dict) else None
