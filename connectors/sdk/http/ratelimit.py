@@ -11,11 +11,13 @@ import asyncio
 import email.utils
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["RateLimitStatus", "TokenBucket", "parse_rate_limit", "parse_retry_after"]
 
+# Token arithmetic in floats: a bucket this close to a whole token has it.
+_EPSILON = 1e-9
 # Beyond this many seconds since the epoch, an X-RateLimit-Reset value is a timestamp.
 _EPOCH_THRESHOLD = 1_000_000_000
 
@@ -115,6 +117,7 @@ class TokenBucket:
         burst: float | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
@@ -122,18 +125,33 @@ class TokenBucket:
         self.capacity = float(burst if burst is not None else max(1.0, rate))
         self._tokens = self.capacity
         self._clock = clock
+        self._sleep = sleep
         self._updated = clock()
         self._lock = asyncio.Lock()
         self._paused_until = 0.0
 
     def _refill(self) -> None:
         now = self._clock()
+        if now <= self._updated:  # paused: nothing accrues before the pause ends
+            return
         self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
 
     def pause(self, seconds: float) -> None:
-        """Hold every acquirer for ``seconds`` (the server said our quota is spent)."""
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
+        """Hold every acquirer for ``seconds`` (the server said our quota is spent).
+
+        The bucket is emptied too and refills from the pause's end: the server has no tokens
+        left, so ours must not send a burst the moment the pause ends (a token-bucket server
+        would refuse all but the first of it).
+
+        >>> bucket = TokenBucket(rate=10, burst=10)
+        >>> bucket.pause(1.0)   # after the second, requests resume at 10/s, not 10 at once
+        """
+        until = max(self._paused_until, self._clock() + seconds)
+        self._refill()
+        self._paused_until = until
+        self._tokens = 0.0
+        self._updated = max(self._updated, until)
 
     async def acquire(self) -> float:
         """Take one token, sleeping as needed; returns the seconds waited."""
@@ -142,13 +160,16 @@ class TokenBucket:
             while True:
                 pause = self._paused_until - self._clock()
                 if pause > 0:
-                    await asyncio.sleep(pause)
+                    await self._nap(pause)
                     waited += pause
                     continue
                 self._refill()
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                if self._tokens >= 1 - _EPSILON:  # 0.1 * 10 may come out as 0.999…
+                    self._tokens = max(0.0, self._tokens - 1)
                     return waited
                 delay = (1 - self._tokens) / self.rate
-                await asyncio.sleep(delay)
+                await self._nap(delay)
                 waited += delay
+
+    async def _nap(self, seconds: float) -> None:
+        await (self._sleep or asyncio.sleep)(seconds)

@@ -1,0 +1,63 @@
+"""The token bucket's pacing, with a fake clock: what it lets through and when."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from connectors.sdk.http.ratelimit import TokenBucket
+
+
+class Clock:
+    """A clock that only moves when the bucket sleeps (or the test says so)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def _times(bucket: TokenBucket, clock: Clock, n: int) -> list[float]:
+    async def take() -> list[float]:
+        out = []
+        for _ in range(n):
+            await bucket.acquire()
+            out.append(round(clock.now - 100.0, 6))
+        return out
+    return asyncio.run(take())
+
+
+def test_burst_then_the_rate(clock: Clock) -> None:
+    bucket = TokenBucket(rate=10, burst=3, clock=clock, sleep=clock.sleep)
+    assert _times(bucket, clock, 5) == [0.0, 0.0, 0.0, 0.1, 0.2]
+
+
+def test_a_server_pause_empties_the_bucket(clock: Clock) -> None:
+    """After ``X-RateLimit-Remaining: 0`` the bucket resumes at its rate, not with a burst."""
+    bucket = TokenBucket(rate=10, burst=10, clock=clock, sleep=clock.sleep)
+    bucket.pause(1.0)
+    assert _times(bucket, clock, 3) == [1.1, 1.2, 1.3]
+
+
+def test_a_pause_does_not_shorten_an_earlier_longer_one(clock: Clock) -> None:
+    bucket = TokenBucket(rate=10, burst=10, clock=clock, sleep=clock.sleep)
+    bucket.pause(2.0)
+    bucket.pause(0.5)
+    assert _times(bucket, clock, 1) == [2.1]
+
+
+def test_tokens_accrue_again_after_the_pause(clock: Clock) -> None:
+    bucket = TokenBucket(rate=10, burst=5, clock=clock, sleep=clock.sleep)
+    bucket.pause(1.0)
+    clock.now += 3.0  # long after the pause: the bucket refilled to its burst
+    assert _times(bucket, clock, 6) == [3.0, 3.0, 3.0, 3.0, 3.0, 3.1]
