@@ -8,12 +8,14 @@ from typing import Any
 import jsonschema
 from jsonschema.validators import validator_for
 
-__all__ = ["infer_schema", "merge_types", "record_errors", "schema_errors"]
+__all__ = ["infer_schema", "json_type", "merge_types", "record_errors", "schema_errors"]
 
 _ORDER = ("null", "boolean", "integer", "number", "string", "array", "object")
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any, *, other: str | None = None) -> str:
+    """The JSON type name of a Python value: null, boolean, integer, number, string, array,
+    object; for a value JSON has no type for, ``other`` (default: the Python type's name)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -24,11 +26,11 @@ def _json_type(value: Any) -> str:
         return "number"
     if isinstance(value, str):
         return "string"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "array"
     if isinstance(value, Mapping):
         return "object"
-    return "string"
+    return other if other is not None else type(value).__name__
 
 
 def merge_types(types: Iterable[str]) -> list[str]:
@@ -60,7 +62,7 @@ def infer_schema(records: Iterable[Mapping[str, Any]], *, max_depth: int = 3) ->
 
 
 def _property(values: list[Any], depth: int) -> dict[str, Any]:
-    types = merge_types(_json_type(v) for v in values)
+    types = merge_types(json_type(v, other="string") for v in values)
     prop: dict[str, Any] = {"type": types}
     if "object" in types and depth > 1:
         nested = infer_schema([v for v in values if isinstance(v, Mapping)], max_depth=depth - 1)
@@ -68,7 +70,7 @@ def _property(values: list[Any], depth: int) -> dict[str, Any]:
     if "array" in types:
         items = [item for v in values if isinstance(v, list) for item in v]
         if items and all(not isinstance(i, (list, Mapping)) for i in items):
-            prop["items"] = {"type": merge_types(_json_type(i) for i in items)}
+            prop["items"] = {"type": merge_types(json_type(i, other="string") for i in items)}
     return prop
 
 

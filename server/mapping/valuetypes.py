@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.sdk.schema import json_type
+
 TypeSet = frozenset[str]
 
 ANY: TypeSet = frozenset({"any"})
@@ -60,20 +62,5 @@ def describe(types: TypeSet) -> str:
     return " or ".join(sorted(types))
 
 
-def json_type_name(value: Any) -> str:
-    """The JSON type name of a Python value (for error messages)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+#: The JSON type name of a Python value (for error messages): the SDK's, one definition.
+json_type_name = json_type
