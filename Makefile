@@ -18,7 +18,7 @@ help:
 	@echo "make test         the whole test suite, on SQLite and PostgreSQL"
 	@echo "make lint         ruff, mypy and the import contracts"
 	@echo "make fuzz         schemathesis over the agent's OpenAPI document"
-	@echo "make bench        the sync benchmark against dlt and a COPY ceiling (PostgreSQL)"
+	@echo "make bench        benchmarks: sync vs dlt and COPY, webhook ingest, 200 rate-limited tenants"
 	@echo "make screenshots  render the console's screens into docs/images/"
 
 $(STAMP): pyproject.toml
@@ -46,6 +46,8 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.sync_bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.webhook_bench
+	$(BIN)/python -m bench.ratelimit_bench
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python packaging/screenshots.py
