@@ -53,14 +53,16 @@ from server.monitoring import recovery, samples
 from server.monitoring.config import MonitoringConfig
 from server.services import activity
 from server.services.registry import Registry
-from server.sync import store
+from server.sync import collector, store
 from server.sync.mappings import ResolvedMapping, resolve
 from server.sync.runtime import build_connector
 from server.vault import Vault
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH = 1000
+#: Records per transaction. Each batch also writes its counts, lease and samples: at 1,000
+#: that per-batch work was several microseconds per record; 5,000 keeps a batch a few MB.
+DEFAULT_BATCH = 5000
 LEASE = dt.timedelta(seconds=60)
 Progress = Callable[[dict[str, Any]], None]
 
@@ -91,6 +93,9 @@ class StreamRun:
     dead_since_checkpoint: list[uuid.UUID] = field(default_factory=list)
     #: Records a retry will read again that were already counted (absorbed as they come).
     reread: int = 0
+    #: The scope held no record when the stream was opened: batches are inserted without
+    #: looking up existing rows until a key collides (store.upsert_batch ``assume_new``).
+    fresh: bool = False
 
     def committed(self, raw: store.Counts, dead_ids: list[uuid.UUID], *, checkpoint: bool
                   ) -> None:
@@ -224,8 +229,9 @@ class SyncEngine:
             opened = await asyncio.to_thread(self._open_stream, execution_id, connector, desc,
                                              previous)
             try:
-                counts = await self._run_stream(execution_id, connector, opened, total,
-                                                progress)
+                with collector.relaxed():
+                    counts = await self._run_stream(execution_id, connector, opened, total,
+                                                    progress)
                 return counts, connector
             except ConnectorError as exc:
                 connector = await self._recover(exc, execution_id, connector, attempts,
@@ -310,11 +316,12 @@ class SyncEngine:
         # One batch is written while the next is read and mapped; batches still commit in
         # order, each with the checkpoint that follows it.
         writing: asyncio.Task[bool] | None = None
+        take, batch_size = self._take, self.batch_size
         try:
             async for message in connector.read(run.name, state, sync_mode=mode):
-                if isinstance(message, RecordMessage):
-                    self._take(run, message.data)
-                    if len(run.buffer) + len(run.dead) < self.batch_size:
+                if type(message) is RecordMessage or isinstance(message, RecordMessage):
+                    take(run, message.data)
+                    if len(run.buffer) + len(run.dead) < batch_size:
                         continue
                     checkpoint = None
                 elif isinstance(message, StateMessage):
@@ -470,6 +477,7 @@ class SyncEngine:
             scope = store.Scope(instance.id, entity, desc.name, execution.id, provenance)
             run = StreamRun(desc.name, scope, mapping, tuple(desc.primary_key),
                             full_refresh=not incremental)
+            run.fresh = store.scope_is_empty(session, scope)
             if previous is not None:
                 again = previous.since_checkpoint
                 run.counts.add(previous.counts)
@@ -488,21 +496,11 @@ class SyncEngine:
         """One transaction: records, dead letters, checkpoint, counts, lease, request samples.
         Returns cancel."""
         with self.session_factory() as session:
-            counts = store.upsert_batch(session, run.scope, batch, track_seen=run.full_refresh)
-            for record_id, external_id, data in counts.failed_checks:
-                # Once per version of a failing check: a re-delivery is de-duplicated.
-                digest = store.content_hash(data)
-                emit(session, "check.failed", {
-                    "record_id": str(record_id), "external_id": external_id,
-                    "instance_id": str(run.scope.instance_id),
-                    "instance": run.scope.provenance.get("instance"),
-                    "sync_id": str(execution_id), "check_id": data.get("check_id"),
-                    "status": "fail", "severity": data.get("severity"),
-                    "title": data.get("title") or data.get("name"),
-                    "resource": data.get("resource_name") or data.get("resource_external_id"),
-                    "content_hash": digest, "check": data,
-                }, dedupe_key=f"check.failed:{record_id}:{digest}",
-                    instance_id=run.scope.instance_id)
+            counts = store.upsert_batch(session, run.scope, batch, track_seen=run.full_refresh,
+                                        assume_new=run.fresh)
+            if counts.collided:
+                run.fresh = False
+            self._emit_failed_checks(session, execution_id, run, counts)
             counts.skipped = sum(1 for d in dead if d.get("raw", {}).keys() == {"location"})
             counts.failed = len(dead) - counts.skipped
             dead_ids = [uuid.uuid4() for _ in dead]
@@ -517,12 +515,7 @@ class SyncEngine:
                 session.query(SyncSeenKey).filter(
                     SyncSeenKey.sync_id == execution_id).delete(synchronize_session=False)
             if state is not None:
-                saved = session.get(StreamState, (run.scope.instance_id, run.name))
-                if saved is None:
-                    session.add(StreamState(instance_id=run.scope.instance_id, stream=run.name,
-                                            state=state, sync_id=execution_id))
-                else:
-                    saved.state, saved.sync_id = state, execution_id
+                self._save_state(session, execution_id, run, state)
             execution = session.get(SyncExecution, execution_id, with_for_update=True,
                                     populate_existing=True)
             assert execution is not None
@@ -557,6 +550,35 @@ class SyncEngine:
                 session.commit()
                 run.written_since_analyze = 0
             return cancel
+
+    @staticmethod
+    def _save_state(session: Session, execution_id: uuid.UUID, run: StreamRun,
+                    state: dict[str, Any]) -> None:
+        """The stream's checkpoint, in the batch's transaction."""
+        saved = session.get(StreamState, (run.scope.instance_id, run.name))
+        if saved is None:
+            session.add(StreamState(instance_id=run.scope.instance_id, stream=run.name,
+                                    state=state, sync_id=execution_id))
+        else:
+            saved.state, saved.sync_id = state, execution_id
+
+    @staticmethod
+    def _emit_failed_checks(session: Session, execution_id: uuid.UUID, run: StreamRun,
+                            counts: store.Counts) -> None:
+        for record_id, external_id, data in counts.failed_checks:
+            # Once per version of a failing check: a re-delivery is de-duplicated.
+            digest = store.content_hash(data)
+            emit(session, "check.failed", {
+                "record_id": str(record_id), "external_id": external_id,
+                "instance_id": str(run.scope.instance_id),
+                "instance": run.scope.provenance.get("instance"),
+                "sync_id": str(execution_id), "check_id": data.get("check_id"),
+                "status": "fail", "severity": data.get("severity"),
+                "title": data.get("title") or data.get("name"),
+                "resource": data.get("resource_name") or data.get("resource_external_id"),
+                "content_hash": digest, "check": data,
+            }, dedupe_key=f"check.failed:{record_id}:{digest}",
+                instance_id=run.scope.instance_id)
 
     def _finish(
         self, execution_id: uuid.UUID, total: store.Counts, status: SyncStatus,

@@ -25,7 +25,7 @@ from server.db.models import (
 )
 from server.db.types import utcnow
 from server.services.registry import Registry
-from server.sync.engine import Progress, SyncEngine
+from server.sync.engine import DEFAULT_BATCH, Progress, SyncEngine
 from server.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def create_execution(
 class SyncManager:
     def __init__(
         self, session_factory: sessionmaker[Session], registry: Registry, vault: Vault, *,
-        max_parallel: int = 4, agent_id: str = "local", batch_size: int = 1000,
+        max_parallel: int = 4, agent_id: str = "local", batch_size: int = DEFAULT_BATCH,
     ) -> None:
         self.session_factory = session_factory
         self.engine = SyncEngine(session_factory, registry, vault, agent_id=agent_id,

@@ -45,7 +45,7 @@ from connectors.sdk.http.guard import AddressPolicy, guarded_transport
 from connectors.sdk.http.metrics import HttpMetrics, RequestMetric
 from connectors.sdk.http.paginators import PageRequest, Paginator, SinglePagePaginator
 from connectors.sdk.http.ratelimit import TokenBucket, parse_rate_limit, parse_retry_after
-from connectors.sdk.http.records import RecordSelector, response_json
+from connectors.sdk.http.records import RecordSelector, forget_json, response_json
 
 __all__ = ["IDEMPOTENT_METHODS", "HttpClient", "Page", "RetryPolicy"]
 
@@ -216,6 +216,7 @@ class HttpClient:
                     await self._sleep(self.retry.backoff(attempt))
                     continue
                 raise
+            _unbind(response)
             status = response.status_code
             retry_after = parse_retry_after(response.headers)
             throttled = status == 429 or (status == 503 and retry_after is not None)
@@ -337,6 +338,9 @@ class HttpClient:
             records = chooser.select(body)
             yield Page(response=response, records=records, number=number, body=body)
             pager.update_state(response, records)
+            # The paginator read the same decoded body; the response (in reference cycles of
+            # its own) must not keep a page of records alive until the next full collection.
+            forget_json(response)
             if not pager.has_next or (max_pages is not None and number >= max_pages):
                 return
             pager.update_request(request)
@@ -344,6 +348,17 @@ class HttpClient:
     @staticmethod
     def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
         return (url.scheme, url.host, url.port)
+
+
+def _unbind(response: httpx.Response) -> None:
+    """Break the reference cycle httpx leaves between a read, closed response and its stream.
+
+    Otherwise the response and its body (a whole page) are freed only by a full garbage
+    collection instead of when the last reference goes; with a 1,000-record page per response
+    that is most of a sync's memory growth and much of its collector time.
+    """
+    if response.is_closed and response.is_stream_consumed:
+        response.stream = httpx.ByteStream(response.content)
 
 
 def _decode_json(response: httpx.Response) -> Any:

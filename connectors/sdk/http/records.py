@@ -11,7 +11,7 @@ import jmespath.exceptions
 
 from connectors.sdk.errors import ConfigError, DataError
 
-__all__ = ["RecordSelector", "compile_jmespath", "response_json"]
+__all__ = ["RecordSelector", "compile_jmespath", "forget_json", "response_json"]
 
 try:  # orjson decodes a page several times faster; json.loads remains the reference.
     import orjson
@@ -44,6 +44,11 @@ def response_json(response: httpx.Response) -> Any:
         body = json.loads(content)
     response.__dict__[_CACHE] = body
     return body
+
+
+def forget_json(response: httpx.Response) -> None:
+    """Drop the decoded body ``response_json`` kept (it is decoded again if asked for)."""
+    response.__dict__.pop(_CACHE, None)
 
 
 def compile_jmespath(expression: str, *, what: str = "expression") -> Any:
