@@ -210,9 +210,14 @@ def _generate(fields: Sequence[FieldRow], meta: dict[str, Any]
         else:
             namespace[f"f{i}"] = compute
             body.append(f"    {value} = f{i}(record)")
+        truthy = getattr(check, "truthy_passing", None)
         if check is not None:
             namespace[f"c{i}"] = check
-            if passing:
+            if truthy:
+                namespace[f"t{i}"] = truthy
+                body.append(f"    if not ({value} and type({value}) in t{i}) and "
+                            f"c{i}({value}) is not None:")
+            elif passing:
                 namespace[f"p{i}"] = passing
                 body.append(f"    if type({value}) not in p{i} and c{i}({value}) is not None:")
             else:

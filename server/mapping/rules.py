@@ -98,6 +98,10 @@ def compile_check_fast(
         return None
 
     if others or must:
+        if must and not others and fast:
+            # For the generated mapping function: a truthy value of these types passes (it is
+            # neither null nor "", and its type needs no closer look) without the call.
+            check.truthy_passing = fast  # type: ignore[attr-defined]
         return frozenset(), check
 
     def type_only(v: Any) -> str | None:
