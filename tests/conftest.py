@@ -25,18 +25,13 @@ os.environ["SIMPLETRUST_DATA_DIR"] = str(_SESSION_DIR / "data")
 os.environ.pop("SIMPLETRUST_DATABASE_URL", None)
 os.environ.pop("SIMPLETRUST_CONFIG_FILE", None)
 
-from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from server.api.app import create_app  # noqa: E402
 from server.config import load_settings  # noqa: E402
 from server.db import migrate  # noqa: E402
-from server.db.engine import make_engine, make_session_factory  # noqa: E402
-from server.db.models import Role  # noqa: E402
-from server.security.tokens import create_service_principal, issue_token  # noqa: E402
-from server.vault import MasterKey, Vault  # noqa: E402
-from tests.support.api import Api  # noqa: E402
+from server.db.engine import make_engine  # noqa: E402
+from tests.support.api import Api, api_for  # noqa: E402
 
 PG_URL = os.environ.get("SIMPLETRUST_TEST_POSTGRES_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -167,14 +162,7 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def api(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[Api]:
     """An agent app on the test's database (lifespan running), with a token per role."""
-    settings = load_settings(database_url=db_url, data_dir=tmp_path / "data")
-    app = create_app(settings, engine, vault=Vault.from_key(MasterKey.generate()))
-    result = Api(TestClient(app), engine)
-    with make_session_factory(engine)() as session:
-        for role in Role:
-            principal = create_service_principal(session, f"test-{role.value}", role)
-            result.tokens[role] = issue_token(session, principal, "test").token
-        session.commit()
+    result = api_for(load_settings(database_url=db_url, data_dir=tmp_path / "data"), engine)
     with result.client:
         yield result
 

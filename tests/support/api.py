@@ -10,8 +10,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from server.api.app import create_app
+from server.config import Settings
 from server.db.engine import make_session_factory
 from server.db.models import IntegrationConnector, Role, SystemType
+from server.security.tokens import create_service_principal, issue_token
+from server.vault import MasterKey, Vault
 
 PREFIX = "/api/integration"
 
@@ -97,3 +101,15 @@ class Api:
             if not page["next_cursor"]:
                 return items
             params["cursor"] = page["next_cursor"]
+
+
+def api_for(settings: Settings, engine: Engine, vault: Vault | None = None) -> Api:
+    """An agent app on ``engine`` with a token per role; enter ``api.client`` to start it."""
+    app = create_app(settings, engine, vault=vault or Vault.from_key(MasterKey.generate()))
+    result = Api(TestClient(app), engine)
+    with make_session_factory(engine)() as session:
+        for role in Role:
+            principal = create_service_principal(session, f"test-{role.value}", role)
+            result.tokens[role] = issue_token(session, principal, "test").token
+        session.commit()
+    return result
