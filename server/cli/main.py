@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -77,6 +78,12 @@ def run(
            "SIMPLETRUST_PORT": str(cfg.port)}
     agent_proc = subprocess.Popen([sys.executable, "-m", "server.cli.main", "agent"], env=env)
     try:
+        # The console connects with the admin token the agent creates on its first start:
+        # open it once the agent answers, not before (it would ask the user for a token).
+        if not _agent_ready(f"{cfg.api_base_url}/api/integration/health", agent_proc):
+            code = agent_proc.poll()
+            raise fail("the agent did not start (see its messages above)" if code is not None
+                       else "the agent did not answer within 120 s")
         from app.main import run_console  # noqa: PLC0415
 
         code = run_console(None, agent_url=cfg.api_base_url)
@@ -84,6 +91,23 @@ def run(
         agent_proc.terminate()
         agent_proc.wait(timeout=30)
     raise typer.Exit(code)
+
+
+def _agent_ready(health_url: str, process: Any, timeout: float = 120.0) -> bool:
+    """Poll the agent's health endpoint until it answers (False: it exited or timed out)."""
+    import time  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            httpx.get(health_url, timeout=2)  # any answer: it serves (503 is "unhealthy")
+            return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
 
 
 @app.command()
