@@ -94,18 +94,23 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 
 
 @contextmanager
-def agent_process(db_url: str, env_extra: dict[str, str] | None = None
-                  ) -> Iterator[tuple[str, str, dict[str, str]]]:
-    """A ``simpletrust agent`` on ``db_url``; yields (base URL, admin token, its env)."""
+def agent_process(db_url: str, env_extra: dict[str, str] | None = None, *,
+                  fast_path: bool = False) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """A ``simpletrust agent`` on ``db_url``; yields (base URL, admin token, its env).
+
+    ``fast_path``: the same agent started by :func:`serve_fast_path` instead (what-if).
+    """
     port = free_port()
+    command = ([sys.executable, "-m", "bench.webhook_bench", "--serve-fast-path", str(port)]
+               if fast_path else
+               [sys.executable, "-m", "server.cli.main", "agent", "--port", str(port)])
     with tempfile.TemporaryDirectory(prefix="st-bench-") as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLETRUST_")}
         env.update(SIMPLETRUST_DATABASE_URL=db_url, SIMPLETRUST_DATA_DIR=tmp,
                    SIMPLETRUST_MASTER_KEY=MasterKey.generate().to_text(),
                    SIMPLETRUST_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
         env.update(env_extra or {})  # may override any of the above
-        proc = subprocess.Popen([sys.executable, "-m", "server.cli.main", "agent", "--port",
-                                 str(port)], env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}/api/integration"
         try:
@@ -117,6 +122,33 @@ def agent_process(db_url: str, env_extra: dict[str, str] | None = None
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def serve_fast_path(port: int) -> None:
+    """What-if: the agent as ``simpletrust agent`` serves it, with deliveries answered by
+    :class:`server.webhooks.asgi.WebhookFastPath` ahead of FastAPI's router (a one-line change
+    in ``server.runtime.serve`` that this benchmark measures before it is made)."""
+    import signal  # noqa: PLC0415
+
+    import uvicorn  # noqa: PLC0415
+
+    from server.api.app import create_app  # noqa: PLC0415
+    from server.config import Settings  # noqa: PLC0415
+    from server.runtime import bootstrap_admin, prepare_database  # noqa: PLC0415
+    from server.webhooks.asgi import WebhookFastPath  # noqa: PLC0415
+
+    settings = Settings(port=port)
+    engine = prepare_database(settings)
+    bootstrap_admin(settings, engine)
+    app = create_app(settings, engine)
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    uvicorn.Server(uvicorn.Config(WebhookFastPath(app, app.state.webhook_intake),
+                                  host=settings.host, port=port, log_config=None,
+                                  timeout_graceful_shutdown=10)).run()
 
 
 def _admin_token(db_url: str) -> str:
@@ -258,8 +290,10 @@ def _server_kind(env: dict[str, str]) -> str:
     return out.stdout.strip()
 
 
-def run_agent(db_url: str, rate: float, seconds: float, connections: int) -> dict[str, Any]:
-    with agent_process(db_url) as (base, token, env):
+def run_agent(db_url: str, rate: float, seconds: float, connections: int, *,
+              fast_path: bool = False, extra_path: str | None = None) -> dict[str, Any]:
+    extra = {"PYTHONPATH": f"{ROOT}{os.pathsep}{extra_path}"} if extra_path else None
+    with agent_process(db_url, extra, fast_path=fast_path) as (base, token, env):
         http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"},
                             timeout=30)
         connector = next(c["id"] for c in http.get("/connectors", params={"q": "generic"})
@@ -306,22 +340,34 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--pg", default=pg.DEFAULT_SERVER)
+    parser.add_argument("--fast-path", action="store_true",
+                        help="what-if: serve deliveries with WebhookFastPath ahead of FastAPI")
+    parser.add_argument("--agent-extra-path", metavar="DIR",
+                        help="what-if: add DIR (e.g. uvloop and httptools installed with "
+                             "pip --target) to the agent's PYTHONPATH")
+    parser.add_argument("--serve-fast-path", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_fast_path:
+        serve_fast_path(args.serve_fast_path)
+        return
+    variant = {"fast_path": args.fast_path, "extra_path": args.agent_extra_path}
     database = f"st_bench_webhook_{os.getpid()}"
     db_url = pg.recreate(args.pg, database).replace("postgresql://", "postgresql+psycopg://")
     try:
         say(f"bare ASGI endpoint at {args.rate:.0f}/s for {args.seconds:.0f} s")
         bare = run_bare(args.rate, args.seconds, args.connections)
         say(f"agent at {args.rate:.0f}/s for {args.seconds:.0f} s")
-        full = run_agent(db_url, args.rate, args.seconds, args.connections)
+        full = run_agent(db_url, args.rate, args.seconds, args.connections, **variant)
         say(f"agent at {args.low_rate:.0f}/s for {args.seconds:.0f} s")
-        low = run_agent(db_url, args.low_rate, args.seconds, args.connections)
+        low = run_agent(db_url, args.low_rate, args.seconds, args.connections, **variant)
     finally:
         pg.drop(args.pg, database)
     result = {
         "benchmark": "webhook-ingest", "when": dt.datetime.now(dt.UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "body_bytes": 1024, "connections": args.connections,
+        "agent_variant": {"fast_path": args.fast_path,
+                          "extra_path": bool(args.agent_extra_path)},
         "bare_asgi": bare, "agent": full, "agent_low_rate": low,
         "targets": {"persisted_per_s": 2000, "p99_ms": 50,
                     "met": full["persisted_per_s"] >= 2000 and full["p99_ms"] < 50},
@@ -335,7 +381,10 @@ def main() -> None:
               f"{part['p99_ms']:>9.1f}{part['generator_late_p99_ms'] or 0:>9.1f}"
               f"{part.get('agent_cpu_us_per_delivery', float('nan')):>8.0f}  "
               f"{part['statuses']}")
-    print(f"agent server: {full['agent_server']}; events drained "
+    what_if = [name for name, on in (("WebhookFastPath", args.fast_path),
+                                     ("extra PYTHONPATH", args.agent_extra_path)) if on]
+    print(f"agent: {' + '.join(what_if) or 'as started by simpletrust agent'}; "
+          f"server {full['agent_server']}; events drained "
           f"{full['events']}/{full['persisted']} within {full['drained_into_events_s']} s "
           "after the run")
     print(f"target >= 2000 persisted/s with p99 < 50 ms: "
