@@ -10,7 +10,7 @@ import weakref
 import httpx
 import pytest
 
-from connectors.sdk.errors import DataError
+from connectors.sdk.errors import ConnectorError, DataError
 from connectors.sdk.http import AddressPolicy, HttpClient, RecordSelector
 from connectors.sdk.http.paginators import CursorPaginator
 from connectors.sdk.http.records import forget_json, response_json
@@ -71,3 +71,47 @@ async def test_a_non_json_page_is_a_data_error() -> None:
         with pytest.raises(DataError):
             async for _ in http.paginate("/x"):
                 pass
+
+
+async def test_the_next_page_is_fetched_ahead_and_dropped_when_not_wanted() -> None:
+    source = Source(5000)
+    with serve_source(source) as url:
+        async with HttpClient(url, policy=AddressPolicy(allow_loopback=True)) as http:
+            numbers = []
+            async for page in http.paginate("/items", paginator=CursorPaginator("next_cursor"),
+                                            selector=RecordSelector("items"),
+                                            params={"limit": 1000}):
+                numbers.append((page.number, page.records[0]["id"]))
+            assert numbers == [(n + 1, f"u{n * 1000:07d}") for n in range(5)]
+            assert source.requests == 5  # no request beyond the last page
+
+            source.requests = 0
+            pages = http.paginate("/items", paginator=CursorPaginator("next_cursor"),
+                                  selector=RecordSelector("items"), params={"limit": 1000})
+            async for _ in pages:
+                break  # the caller stops: the page fetched ahead is cancelled or dropped
+            await pages.aclose()  # type: ignore[attr-defined]
+            assert source.requests <= 2
+
+
+async def test_a_failing_next_page_fails_when_it_is_asked_for() -> None:
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return httpx.Response(200, json={"items": [{"id": 1}], "next_cursor": "2"})
+        return httpx.Response(404, json={"error": "gone"})
+
+    async with HttpClient("http://127.0.0.1:9", transport=httpx.MockTransport(handler),
+                          policy=AddressPolicy(allow_loopback=True)) as http:
+        seen: list[list[dict[str, object]]] = []
+
+        async def read_all() -> None:
+            async for page in http.paginate("/x", paginator=CursorPaginator("next_cursor"),
+                                            selector=RecordSelector("items")):
+                seen.append(page.records)
+
+        with pytest.raises(ConnectorError):
+            await read_all()
+        assert seen == [[{"id": 1}]]  # the first page was delivered before the failure

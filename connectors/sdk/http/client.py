@@ -27,7 +27,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -318,32 +318,54 @@ class HttpClient:
         pager.init_request(request)
         origin = self._origin(self._client.base_url.join(url))
         number = 0
-        while True:
-            number += 1
-            target = self._client.base_url.join(request.url)
-            if same_origin and self._origin(target) != origin:
-                raise RemoteError(
-                    f"Refusing to follow a next-page link to another host ({target.host}).",
-                    hint="The API's pagination points elsewhere; report it to the vendor.",
-                )
-            response = await self.request(
-                request.method,
-                request.url,
-                params=request.params or None,
-                json=request.json,
-                headers=request.headers or None,
-                idempotent=True,
+        # The next page is requested as soon as its request is known, before this page is
+        # handed over: the server and the network work while the caller maps this one.
+        ahead: asyncio.Task[httpx.Response] | None = None
+        try:
+            while True:
+                number += 1
+                if ahead is None:
+                    response = await self._fetch_page(request, origin, same_origin)
+                else:
+                    response, ahead = await ahead, None
+                body = _decode_json(response)
+                records = chooser.select(body)
+                pager.update_state(response, records)
+                # The paginator read the same decoded body; the response must not keep the
+                # page's records alive once the caller is done with them.
+                forget_json(response)
+                more = pager.has_next and (max_pages is None or number < max_pages)
+                if more:
+                    pager.update_request(request)
+                    ahead = asyncio.ensure_future(self._fetch_page(
+                        replace(request, params=dict(request.params),
+                                headers=dict(request.headers)), origin, same_origin))
+                yield Page(response=response, records=records, number=number, body=body)
+                if not more:
+                    return
+        finally:
+            if ahead is not None:  # the caller stopped early: the next page is not wanted
+                ahead.cancel()
+                await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: a failed page nobody asked for is no error
+
+    async def _fetch_page(self, request: PageRequest, origin: tuple[str, str, int | None],
+                          same_origin: bool) -> httpx.Response:
+        target = self._client.base_url.join(request.url)
+        if same_origin and self._origin(target) != origin:
+            raise RemoteError(
+                f"Refusing to follow a next-page link to another host ({target.host}).",
+                hint="The API's pagination points elsewhere; report it to the vendor.",
             )
-            body = _decode_json(response)
-            records = chooser.select(body)
-            yield Page(response=response, records=records, number=number, body=body)
-            pager.update_state(response, records)
-            # The paginator read the same decoded body; the response (in reference cycles of
-            # its own) must not keep a page of records alive until the next full collection.
-            forget_json(response)
-            if not pager.has_next or (max_pages is not None and number >= max_pages):
-                return
-            pager.update_request(request)
+        return await self.request(
+            request.method,
+            request.url,
+            params=request.params or None,
+            json=request.json,
+            headers=request.headers or None,
+            idempotent=True,
+        )
 
     @staticmethod
     def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
