@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import random
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -60,8 +59,6 @@ class SchedulerService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._planned: dict[uuid.UUID, dt.datetime] = {}
         self._jitter: dict[uuid.UUID, int] = {}
-        self._due: list[tuple[uuid.UUID, dt.datetime]] = []
-        self._claimer: asyncio.Task[None] | None = None
         #: Claims this agent made (for tests and the agents listing).
         self.claims: list[SlotClaim] = []
         self.extra_jobs: list[tuple[Any, float, str]] = []
@@ -173,44 +170,25 @@ class SchedulerService:
     # ---- firing ------------------------------------------------------------------------------
 
     async def _fire(self, schedule_id: uuid.UUID, slot: dt.datetime) -> None:
-        """A slot is due: queue its claim; one worker thread claims what is due in turn."""
         self._planned.pop(schedule_id, None)
-        self._due.append((schedule_id, slot))
-        if self._claimer is None or self._claimer.done():
-            self._claimer = asyncio.get_running_loop().create_task(
-                self._claim_due(), name="schedule-claims")
+        try:
+            claim = await asyncio.to_thread(self._claim, schedule_id, slot)
+        except Exception:
+            log.exception("claiming slot %s of schedule %s failed; retrying at the next refresh",
+                          slot.isoformat(), schedule_id)
+            return
+        if not self._claimed(schedule_id, slot, claim):
+            await self.replan(schedule_id)
 
-    async def _claim_due(self) -> None:
-        """Claim the queued slots in one worker thread, each in its own short transaction.
+    def _claimed(self, schedule_id: uuid.UUID, slot: dt.datetime, claim: SlotClaim) -> bool:
+        """Start the sync, then plan the schedule's next slot from the claim; False when the
+        row must be read again to know it.
 
-        Hundreds of schedules often fall due in the same second. A thread hop per slot queued
-        every claim ahead of the syncs' own database work in the shared executor, so the first
-        sync started only once the last slot was claimed; here each sync is launched as soon
-        as its slot is claimed, and the job is re-planned from the claim without a read.
+        The claim read the row under its lock, so its next slot is current: re-planning from
+        it saves a read per slot (200 schedules due together made 200 extra trips through
+        the thread pool the syncs' own database work waits in). A slot another agent took
+        says nothing about the next one: that row is read again.
         """
-        loop = asyncio.get_running_loop()
-        while self._due:
-            due, self._due = self._due, []
-            # Agents racing for the same slots walk them in different orders, so they spread
-            # over the schedules instead of queueing on one row lock after another.
-            random.shuffle(due)
-            await asyncio.to_thread(self._claim_each, due, loop)
-
-    def _claim_each(self, due: list[tuple[uuid.UUID, dt.datetime]],
-                    loop: asyncio.AbstractEventLoop) -> None:
-        for schedule_id, slot in due:
-            if not self.scheduler.running:
-                return  # stopping: unclaimed slots stay due for the next start or agent
-            try:
-                claim = self._claim(schedule_id, slot)
-            except Exception:
-                log.exception("claiming slot %s of schedule %s failed; retrying at the next "
-                              "refresh", slot.isoformat(), schedule_id)
-                continue
-            loop.call_soon_threadsafe(self._claimed, schedule_id, slot, claim)
-
-    def _claimed(self, schedule_id: uuid.UUID, slot: dt.datetime, claim: SlotClaim) -> None:
-        """On the loop: start the sync, then plan the schedule's next slot."""
         if claim.claimed:
             self.claims.append(claim)
             if claim.execution_id is not None:
@@ -220,11 +198,10 @@ class SchedulerService:
         if claim.reason == "gone" or (claim.claimed and claim.next_slot is None):
             self._unplan(schedule_id)
         elif claim.next_slot is not None and schedule_id not in self._planned:
-            # The claim read the row under its lock: its next slot is current.
             self._plan(Plan(schedule_id, claim.next_slot, self._jitter.get(schedule_id, 0)))
-        else:  # taken by another agent (or no slot known): read the row
-            asyncio.get_running_loop().create_task(self.replan(schedule_id),
-                                                   name=f"replan-{schedule_id}")
+        elif schedule_id not in self._planned:  # taken by another agent: read the row
+            return False
+        return True
 
     def _claim(self, schedule_id: uuid.UUID, slot: dt.datetime) -> SlotClaim:
         with self.session_factory() as session:
