@@ -196,9 +196,10 @@ class ApiClient:
     async def delete(self, path: str) -> Any:
         return await self.request("DELETE", path)
 
-    async def health(self) -> JsonDict:
-        """`GET /health` (no token needed)."""
-        body = await self.get("/health", auth=False)
+    async def health(self, *, detail: bool = False) -> JsonDict:
+        """`GET /health`: without a token the overall status; ``detail`` sends the token for
+        the per-instance and per-connector health (score, state, reason)."""
+        body = await self.get("/health", auth=detail)
         return body if isinstance(body, dict) else {"status": str(body)}
 
     async def me(self) -> JsonDict:

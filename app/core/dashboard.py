@@ -26,10 +26,28 @@ def health_of(instance: Mapping[str, Any]) -> str:
     return "healthy"
 
 
+def merge_health(instances: Iterable[dict[str, Any]], health: Mapping[str, Any]) -> None:
+    """Put the agent's verdict on each instance row: ``health``, ``health_score`` and
+    ``health_reason`` from ``GET /health``'s detail; rows it does not cover (an older agent,
+    an instance created since) keep :func:`health_of`'s reading of the row itself."""
+    detail = {str(h.get("instance_id")): h for h in health.get("instance_health") or []}
+    for row in instances:
+        verdict = detail.get(str(row.get("id")))
+        if verdict is None:
+            row["health"] = health_of(row)
+            continue
+        row["health"] = verdict.get("health") or health_of(row)
+        row["health_score"] = verdict.get("score")
+        row["health_reason"] = verdict.get("reason")
+
+
 def health_counts(instances: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Instances per health state: the row's ``health`` (see :func:`merge_health`) or,
+    without one, :func:`health_of`."""
     counts = {"healthy": 0, "degraded": 0, "failing": 0, "paused": 0}
     for instance in instances:
-        counts[health_of(instance)] += 1
+        state = instance.get("health")
+        counts[state if state in counts else health_of(instance)] += 1
     return counts
 
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.api import ApiClient, JsonDict
-from app.core.dashboard import DailySyncs, alert_rows, daily_syncs, health_counts, health_of
+from app.core.dashboard import DailySyncs, alert_rows, daily_syncs, health_counts, merge_health
 from app.core.formatting import format_relative, format_timestamp
 from app.home.charts import SyncChart
 from app.instances.view import load_instances_with_status
@@ -52,14 +52,13 @@ async def load_snapshot(api: ApiClient) -> Snapshot:
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=CHART_DAYS)
 
     health, instances, runs, alerts, activity = await asyncio.gather(
-        api.health(),
+        api.health(detail=True),
         load_instances_with_status(api),
         api.list_all("/sync-executions", {"since": since}, page_size=500, max_items=20_000),
         api.list_all("/alerts", {"status": "active"}, page_size=200, max_items=1000),
         api.page("/logs", limit=15, sort="-timestamp"),
     )
-    for row in instances:
-        row["health"] = health_of(row)
+    merge_health(instances, health)
     return Snapshot(health, instances, daily_syncs(runs, CHART_DAYS),
                     alert_rows(alerts, instances), activity.items)
 
@@ -97,7 +96,10 @@ class HomePage(Page):
         self.instances = DictTableModel(
             [
                 Column("name", "Instance"),
-                Column("health", "Health", status_colors=True),
+                Column("health", "Health", status_colors=True,
+                       tooltip=lambda r: r.get("health_reason")),
+                Column("health_score", "Score", align_right=True,
+                       tooltip=lambda r: r.get("health_reason")),
                 Column("last_sync", "Last sync", format_relative),
             ],
             parent=self,

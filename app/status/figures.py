@@ -71,7 +71,7 @@ def instance_figures(instance: Mapping[str, Any], runs: Sequence[Mapping[str, An
     errors = sum(int(r.get("error_count") or 0) for r in runs)
     durations = [d for d in (duration_s(r) for r in finished) if d is not None]
     row = dict(instance)
-    row["health"] = health_of(instance)
+    row["health"] = instance.get("health") or health_of(instance)  # the agent's, if merged
     row["uptime"] = 100.0 * completed / len(finished) if finished else None
     row["error_rate"] = 100.0 * errors / records if records else (0.0 if finished else None)
     row["avg_duration_s"] = _mean(durations)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.api import ApiClient, JsonDict
+from app.core.dashboard import merge_health
 from app.core.errors import ConsoleError
 from app.core.formatting import format_relative, format_timestamp
 from app.instances.view import load_instances_with_status
@@ -114,7 +115,7 @@ async def load_sources(api: ApiClient, *, events: bool, agents: bool) -> Sources
             return []
 
     results: list[Any] = await asyncio.gather(
-        api.health(),
+        api.health(detail=True),
         load_instances_with_status(api),
         api.list_all("/sync-executions", {"since": since}, page_size=500, max_items=20_000),
         metrics(),
@@ -124,6 +125,7 @@ async def load_sources(api: ApiClient, *, events: bool, agents: bool) -> Sources
         api.list_all("/connectors", page_size=200, max_items=2000),
         optional("/logs", {"operation": "instance.test", "since": since, "limit": 500}),
     )
+    merge_health(results[1], results[0])  # the agent's health verdict on each instance row
     return Sources(*results)
 
 

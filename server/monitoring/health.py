@@ -142,13 +142,20 @@ def instance_health(session: Session, instance: IntegrationInstance, config: Mon
         state, reason = "failing", instance.error_message or "the instance is in error"
     else:
         reason = _weakest(facts, parts)
-        last_failed = bool(facts.recent) and facts.recent[0].status == SyncStatus.FAILED
+        last = facts.recent[0] if facts.recent else None
+        last_failed = last is not None and last.status == SyncStatus.FAILED
+        # A sync that completed but rejected records (mapping or validation errors) leaves
+        # evidence missing: not healthy, whatever the score.
+        record_errors = (last.error_count or 0) if last is not None and not last_failed else 0
         if score < 50:
             state = "failing"
-        elif score < 80 or last_failed:
+        elif score < 80 or last_failed or record_errors:
             state = "degraded"
             if last_failed and parts["success"] >= 1.0:
                 reason = f"the last sync failed: {facts.last_error.get('message')}"
+            elif record_errors and score >= 80:
+                reason = (f"the last sync completed with {record_errors} record error(s); "
+                          "their details are in the sync's errors")
         else:
             state = "healthy"
     return InstanceHealth(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.core.dashboard import alert_rows, daily_syncs, health_counts, health_of
+from app.core.dashboard import alert_rows, daily_syncs, health_counts, health_of, merge_health
 
 
 def test_health_classes() -> None:
@@ -58,3 +58,14 @@ def test_alert_rows_name_instances_and_put_critical_unseen_first() -> None:
         ("a1", "warning", "hr-files"),
     ]
     assert (rows[0]["detail"], rows[0]["hint"]) == ("agent 2 vs connector 1", "upgrade")
+
+
+def test_merge_health_takes_the_agents_verdict_and_keeps_a_fallback() -> None:
+    rows = [{"id": "i1", "status": "active", "last_sync_status": "completed"},
+            {"id": "i2", "status": "error"}]
+    merge_health(rows, {"instance_health": [
+        {"instance_id": "i1", "health": "degraded", "score": 72, "reason": "stale"}]})
+    assert (rows[0]["health"], rows[0]["health_score"], rows[0]["health_reason"]) == (
+        "degraded", 72, "stale")  # the agent's, though the row alone reads healthy
+    assert rows[1]["health"] == "failing"  # not in the detail: read from the row
+    assert health_counts(rows) == {"healthy": 0, "degraded": 1, "failing": 1, "paused": 0}

@@ -151,6 +151,11 @@ def test_home_dashboard_tiles_charts_alerts(
         k: int(home.tiles[k].value.text()) for k in ("healthy", "degraded", "failing", "paused")
     }
     assert sum(counts.values()) == 2
+    # Each instance's health is the agent's verdict (GET /health detail), with its score.
+    detail = {h["name"]: h for h in real_agent.call("GET", "/health")["instance_health"]}
+    for row in home.instances.rows:
+        assert (row["health"], row["health_score"]) == (
+            detail[row["name"]]["health"], detail[row["name"]]["score"])
     runs = real_agent.call("GET", "/sync-executions?limit=500")["items"]
     assert sum(home.charts["syncs"].values) == sum(
         1 for r in runs if r["status"] in ("completed", "failed")

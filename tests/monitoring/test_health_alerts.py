@@ -25,6 +25,7 @@ from server.sync.manager import create_execution
 from tests.monitoring.conftest import active_alerts, make_instance
 from tests.monitoring.faulty_source import FaultySource, serve_faulty
 from tests.support.api import Api
+from tests.support.record_source import IDENTITY_MAPPING, Source, generic_rest_config, serve_source
 
 
 def _session(api: Api) -> Any:
@@ -186,3 +187,17 @@ def test_a_task_is_pushed_to_jira_once(mon: Api) -> None:
     with _session(mon) as session:
         assert session.scalar(select(SyncExecution.id).where(
             SyncExecution.status == SyncStatus.RUNNING)) is None
+
+
+def test_a_sync_with_record_errors_leaves_the_instance_degraded(api: Api) -> None:
+    with serve_source(Source(10, broken={2, 5})) as url:
+        instance = api.create_instance("HR export", "generic-rest", generic_rest_config(url))
+        assert api.post("/mappings", {"instance_id": instance["id"],
+                                      **IDENTITY_MAPPING}).status_code == 201
+        run = api.sync(instance["id"], timeout=60)
+    assert (run["status"], run["error_count"]) == ("completed", 2)
+    mine = next(i for i in api.get("/health").json()["instance_health"]
+                if i["name"] == "HR export")
+    assert mine["score"] >= 80  # every sync completed: the score alone would say healthy
+    assert mine["health"] == "degraded"
+    assert "2 record error(s)" in mine["reason"]
