@@ -15,6 +15,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from server.agents.dbutil import insert_or_skip
@@ -128,9 +129,19 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
             # Owned from the start, so no other agent takes it for an orphan.
             execution.agent_id, execution.lease_expires_at = agent_id, now + lease
             execution_id = execution.id
-            schedule.last_execution = now
-    row = session.query(ScheduleSlot).filter_by(schedule_id=schedule_id, slot_time=slot).one()
-    row.outcome, row.execution_id = outcome, execution_id
-    schedule.next_execution = following_slot(schedule, slot, now)
+    # The scheduler's bookkeeping goes in plain UPDATEs, not ORM attribute changes: a changed
+    # SyncSchedule object is a configuration change to the audit hooks, which take the
+    # audit chain's one-row lock at commit (every claim of every agent queued on it) only to
+    # find that no revision is due (slot times are not part of a schedule's revision).
+    next_slot = following_slot(schedule, slot, now)
+    bookkeeping: dict[str, object] = {"next_execution": next_slot}
+    if execution_id is not None:
+        bookkeeping["last_execution"] = now
+    session.execute(update(SyncSchedule).where(SyncSchedule.id == schedule_id)
+                    .values(**bookkeeping).execution_options(synchronize_session=False))
+    session.execute(update(ScheduleSlot).where(
+        ScheduleSlot.schedule_id == schedule_id, ScheduleSlot.slot_time == slot,
+    ).values(outcome=outcome.value, execution_id=execution_id)
+        .execution_options(synchronize_session=False))
     session.commit()
-    return SlotClaim(True, outcome.value, execution_id, schedule.next_execution)
+    return SlotClaim(True, outcome.value, execution_id, next_slot)

@@ -8,10 +8,12 @@ import threading
 import uuid
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from server.db.engine import make_session_factory
 from server.db.models import (
+    AuditChainHead,
+    ConfigRevision,
     IntegrationInstance,
     ScheduleSlot,
     ScheduleType,
@@ -114,6 +116,33 @@ def test_racing_agents_claim_a_slot_exactly_once(api: Api) -> None:
     assert count(api, SyncExecution) == 1
     assert winner.next_slot is not None
     assert winner.next_slot > utcnow()
+
+
+def test_a_started_claim_leaves_the_audit_chain_alone(api: Api) -> None:
+    """Slot bookkeeping is no configuration change: the claim neither takes the audit chain's
+    one-row lock (every agent's claims would queue on it) nor writes a revision."""
+    with serve_source(Source(5)) as url:
+        _, schedule = _instance_with_schedule(api, url)
+    slot = utcnow().replace(microsecond=0) - dt.timedelta(minutes=1)
+    _set_slot(api, schedule["id"], slot)
+    factory = make_session_factory(api.engine)
+    with factory() as session:
+        head = session.execute(select(AuditChainHead.seq, AuditChainHead.updated_at)).one()
+        revisions = session.scalar(select(func.count()).select_from(ConfigRevision))
+    with factory() as session:
+        claim = claim_slot(session, uuid.UUID(schedule["id"]), slot, "a", utcnow(), LEASE)
+    assert (claim.claimed, claim.reason) == (True, "started")
+    with factory() as session:
+        assert session.execute(select(AuditChainHead.seq, AuditChainHead.updated_at)
+                               ).one() == head
+        assert session.scalar(select(func.count()).select_from(ConfigRevision)) == revisions
+        row = session.get(SyncSchedule, uuid.UUID(schedule["id"]))
+        assert row is not None
+        assert row.next_execution == claim.next_slot
+        assert row.last_execution is not None
+        slot_row = session.scalars(select(ScheduleSlot)).one()
+        assert (slot_row.outcome.value, slot_row.execution_id) == ("started",
+                                                                   claim.execution_id)
 
 
 def test_busy_instance_skips_the_slot_and_logs_it(api: Api) -> None:
