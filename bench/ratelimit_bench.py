@@ -257,6 +257,7 @@ def main() -> None:
                 busy_after = machine_busy()
             with make_session_factory(engine)() as session:
                 rows = session.execute(select(SyncExecution.status, SyncExecution.stats,
+                                              SyncExecution.created_at,
                                               SyncExecution.start_time,
                                               SyncExecution.end_time)).all()
             engine.dispose()
@@ -271,6 +272,7 @@ def main() -> None:
     per_tenant = max(throttle.requests.values(), default=0)
     floor_s = max(per_tenant - BURST, 0) / RATE
     steady = args.tenants * RATE * args.per_page
+    claims = sorted((r.created_at.astimezone(dt.UTC) - due).total_seconds() for r in rows)
     starts = sorted((r.start_time.astimezone(dt.UTC) - due).total_seconds() for r in rows)
     lengths = sorted((r.end_time - r.start_time).total_seconds() for r in rows if r.end_time)
     agent_cpu = (cpu_after - cpu_before) if cpu_before is not None and cpu_after else None
@@ -292,6 +294,7 @@ def main() -> None:
         "steady_ceiling_records_per_s": steady,
         "share_of_ceiling": round(floor_s / end_to_end, 3),
         "share_of_ceiling_requests_span": round(floor_s / span, 3),
+        "slot_claimed_after_due_s": _quantiles(claims),
         "sync_start_after_due_s": _quantiles(starts),
         "sync_duration_s": _quantiles(lengths),
         "agent_cpu_s": round(agent_cpu, 2) if agent_cpu is not None else None,
@@ -309,6 +312,8 @@ def main() -> None:
           f"{steady:,.0f}/s steady)")
     print(f"requests: {throttle.ok} in {span:.2f} s first to last = {throttle.ok / span:,.0f}/s "
           f"({floor_s / span:.1%} of the ceiling over that span)")
+    print(f"slots claimed {claims[len(claims) // 2]:.2f} s (median) to {claims[-1]:.2f} s "
+          f"(last) after the due time")
     print(f"syncs started {starts[len(starts) // 2]:.2f} s (median) to {starts[-1]:.2f} s (last) "
           f"after the due time; ran {lengths[len(lengths) // 2]:.2f} s (median) to "
           f"{lengths[-1]:.2f} s")
