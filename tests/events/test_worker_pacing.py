@@ -48,6 +48,7 @@ def test_stops_yielding_when_the_oldest_delivery_waited_too_long(monkeypatch: An
     monkeypatch.setattr(worker, "_finish_deliveries", lambda out: finished.append(len(out)))
     monkeypatch.setattr(worker, "_dispatch", lambda limit: 0)
     monkeypatch.setattr(worker, "_claim", list)
+    monkeypatch.setattr(worker, "check_credentials", lambda: 0)
 
     async def tick_while_busy() -> None:
         worker.wake()
