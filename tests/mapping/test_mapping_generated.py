@@ -51,13 +51,16 @@ def test_the_mappings_are_generated() -> None:
     assert all(generated._fast is not None for generated, _ in PAIRS)
 
 
+ODD_VALUES: list[Any] = ["", None, 0, [], {"x": 1}, "  MiXeD@Example.COM ", 1.5, True]
+
+
 def test_source_records_agree() -> None:
     source = Source(300, broken={3, 50})
     for i in range(300):
         record = source.record(i)
         _agree(record)
         for key in ("login", "first_name", "active", "updated_at", "id"):
-            for odd in ("", None, 0, [], {"x": 1}, "  MiXeD@Example.COM ", 1.5, True):
+            for odd in ODD_VALUES:
                 _agree({**record, key: odd})
 
 
