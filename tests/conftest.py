@@ -141,6 +141,23 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
     _drop_pg_db(name)
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_db_url(request: pytest.FixtureRequest,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database of each backend shared by all tests of one module: for tests whose
+    writes do not matter to each other (the API fuzzing), where a database per test is the
+    cost that dominates."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("_sqlite_template")
+        path = tmp_path_factory.mktemp("module-db") / "agent.db"
+        shutil.copy(template, path)
+        yield f"sqlite:///{path}"
+        return
+    name = new_pg_database(request.getfixturevalue("_pg_template"))
+    yield _pg_url_for(name)
+    _drop_pg_db(name)
+
+
 @pytest.fixture
 def empty_db_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """An empty database with no schema at all (for migration tests)."""

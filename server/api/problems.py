@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,19 @@ def install(app: FastAPI) -> None:
         return problem_response(Problem(
             title="Conflict", status=409,
             detail="the change conflicts with existing data (a name taken or a reference in use)",
+        ))
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # Input types refuse NUL characters at the edge; this is the backstop for a text
+        # field that was missed (PostgreSQL cannot store NUL in text or JSON).
+        if "NUL" not in str(exc.orig):
+            return await _unexpected(request, exc)
+        log.warning("a NUL character reached the database: %s %s", request.method,
+                    request.url.path)
+        return problem_response(Problem(
+            title="Invalid request", status=422,
+            detail="a text value contains a NUL character (\\u0000), which cannot be stored",
         ))
 
     @app.exception_handler(Exception)

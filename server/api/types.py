@@ -54,8 +54,11 @@ Name = Annotated[
 ]
 Text = Annotated[str, StringConstraints(max_length=20_000), AfterValidator(_no_nul)]
 ShortText = Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_nul)]
+Document = Annotated[str, StringConstraints(max_length=5_000_000), AfterValidator(_no_nul)]
 Url = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_no_nul)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_clean_json)]
 JsonList = Annotated[list[Any], AfterValidator(_clean_json)]
+#: Secret values by credential name and field (`{"github-token": {"token": "…"}}`).
+NamedSecrets = Annotated[dict[str, dict[str, str]], AfterValidator(_clean_json)]
 TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone)]
 Limit = Annotated[int, Field(ge=1, le=500)]

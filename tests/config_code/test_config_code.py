@@ -201,3 +201,21 @@ def test_cli_export_diff_and_import(api: Api, db_url: str, tmp_path: Path) -> No
     assert bad.exit_code == 1
     assert "instances[Directory]: connector: no connector with key 'no-such-thing'" in \
         bad.output
+
+
+@pytest.mark.parametrize("body", [
+    {"secrets": {"\x00": {}}},
+    {"secrets": {"github-token": {"token": "a\x00b"}}},
+])
+def test_nul_characters_in_secrets_are_refused_naming_the_field(
+    api: Api, body: dict[str, Any]
+) -> None:
+    """PostgreSQL cannot store NUL: a 422 naming the field, not a database error (found by
+    the API fuzzing)."""
+    resp = api.post("/config/secrets", body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"].startswith("secrets")
+    assert "NUL" in resp.json()["errors"][0]["message"]
+    imported = api.post("/config/import", {"document": "connectors: []\x00", "dry_run": True})
+    assert imported.status_code == 422
+    assert imported.json()["errors"][0]["field"] == "document"

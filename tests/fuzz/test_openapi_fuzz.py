@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from sqlalchemy import Engine
 
 from server.api.app import create_app
 from server.config import load_settings
@@ -38,10 +37,15 @@ def _operations() -> list[tuple[str, str]]:
     return [(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops]
 
 
-@pytest.fixture
-def fuzz_target(engine: Engine, db_url: str, tmp_path: Path) -> tuple[Any, str]:
-    app = create_app(load_settings(database_url=db_url, data_dir=tmp_path / "data"), engine,
-                     vault=Vault.from_key(MasterKey.generate()))
+@pytest.fixture(scope="module")
+def fuzz_target(module_db_url: str, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[tuple[Any, str]]:
+    """One agent app, database and loaded schema per backend for all operations: building
+    them (a database, the app, its OpenAPI document) per operation cost more than fuzzing."""
+    engine = make_engine(module_db_url)
+    app = create_app(load_settings(database_url=module_db_url,
+                                   data_dir=tmp_path_factory.mktemp("fuzz") / "data"),
+                     engine, vault=Vault.from_key(MasterKey.generate()))
     with make_session_factory(engine)() as session:
         admin = create_service_principal(session, "fuzzer", Role.ADMIN)
         token = issue_token(session, admin, "fuzz").token
@@ -50,15 +54,16 @@ def fuzz_target(engine: Engine, db_url: str, tmp_path: Path) -> tuple[Any, str]:
             id=uuid.UUID(int=1), key="fuzz", name="Fuzz", version="1.0.0",
             system_type=SystemType.GENERIC, config_schema={"type": "object"}))
         session.commit()
-    return app, token
+    yield schemathesis.openapi.from_asgi(OPENAPI, app), token
+    engine.dispose()
 
 
 @pytest.mark.parametrize(("method", "path"), _operations())
 def test_operation_conforms_to_its_schema(
     method: str, path: str, fuzz_target: tuple[Any, str]
 ) -> None:
-    app, token = fuzz_target
-    operation = schemathesis.openapi.from_asgi(OPENAPI, app)[path][method]
+    schema, token = fuzz_target
+    operation = schema[path][method]
     headers = {"Authorization": f"Bearer {token}"}
 
     @given(case=operation.as_strategy())

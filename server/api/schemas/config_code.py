@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.api.types import Document, NamedSecrets
+
 
 class ConfigImportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    document: str = Field(max_length=5_000_000,
-                          description="The YAML file (`simpletrust config export`)")
+    document: Document = Field(description="The YAML file (`simpletrust config export`)")
     dry_run: bool = Field(default=False, description="Validate and plan only")
     prune: bool = Field(default=False, description="Also delete instances, credentials and "
                         "custom connectors the file does not list")
-    secrets: dict[str, dict[str, str]] = Field(
+    secrets: NamedSecrets = Field(
         default_factory=dict, description="Secret values by credential name: "
         "`{\"github-token\": {\"token\": \"…\"}}`; never echoed back")
 
@@ -33,7 +34,7 @@ class ConfigImportResult(BaseModel):
 class SecretsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    secrets: dict[str, dict[str, str]]
+    secrets: NamedSecrets
 
 
 class SecretsResult(BaseModel):
