@@ -21,6 +21,7 @@ from server.db.engine import make_engine, make_session_factory
 from server.db.models import Principal, PrincipalKind, Role
 from server.security.local_token import store_local_token
 from server.security.tokens import has_principals, issue_token
+from server.webhooks.asgi import WebhookFastPath
 
 log = logging.getLogger(__name__)
 L = TypeVar("L", SingleAgentLock, DataDirLock)
@@ -73,7 +74,9 @@ def serve(settings: Settings) -> None:
               "  more tokens: simpletrust token create --name NAME --role admin|operator|auditor",
               flush=True)
     app = create_app(settings, engine)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
+    # Webhook deliveries, the hottest path, go straight to the intake (see WebhookFastPath).
+    served = WebhookFastPath(app, app.state.webhook_intake)
+    config = uvicorn.Config(served, host=settings.host, port=settings.port, log_config=None,
                             timeout_graceful_shutdown=10)
     # uvicorn.Server handles SIGINT/SIGTERM: it stops accepting, finishes requests and runs the
     # lifespan shutdown (which stops the scheduler). Then it re-raises the signal to the
