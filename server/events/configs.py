@@ -16,7 +16,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
 class Retry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Inputs stay out of error text: a configuration may hold a secret (a Slack URL).
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     #: Attempts in all (the first included), then the action is failed for good.
     max_attempts: int = Field(default=8, ge=1, le=20)
@@ -75,8 +76,11 @@ class Email(BaseModel):
 class NotifyAction(Retry):
     message: str = Field(default="${type} on ${data.instance}", max_length=4000)
     email: Email | None = None
+    #: A secret (the token is in the path): sealed at rest and never returned
+    #: (server.events.action_secrets).
     slack_url: str | None = Field(default=None, max_length=2000,
-                                  description="A Slack-compatible incoming webhook URL")
+                                  description="A Slack-compatible incoming webhook URL",
+                                  json_schema_extra={"writeOnly": True, "format": "password"})
     allow_loopback: bool = False
 
     @field_validator("slack_url")

@@ -40,7 +40,7 @@ from server.db.models import (
     WebhookScheme,
 )
 from server.db.types import utcnow
-from server.events import configs, outbox
+from server.events import action_secrets, configs, outbox
 from server.events.emit import emit, emit_many, event_row
 from server.events.filters import MISSING, resolve
 from server.events.notify import NotifyError, send_email
@@ -49,7 +49,7 @@ from server.services import activity
 from server.services.registry import Registry
 from server.sync.manager import SyncAlreadyActive, SyncManager, create_execution
 from server.sync.runtime import build_connector
-from server.vault import Vault
+from server.vault import Vault, VaultError
 from server.webhooks.standard import sign_headers
 
 log = logging.getLogger(__name__)
@@ -414,8 +414,19 @@ class EventWorker:
             if sub is None:
                 self._gone(session, action, "the subscription was deleted")
                 return None
+            stored = sub.action_config or {}
+            unbound = sorted(set(action_secrets.declared(stored))
+                             - set(action_secrets.hints(stored)))
+            if unbound:
+                self._gone(session, action, f"{', '.join(unbound)} of the subscription is "
+                           f"not set yet: send it with PUT /event-subscriptions/{sub.id}")
+                return None
             try:
-                config = configs.parse_action(sub.action_type, sub.action_config or {})
+                config = configs.parse_action(
+                    sub.action_type, action_secrets.opened(self.vault, sub.id, stored))
+            except VaultError as exc:
+                self._gone(session, action, f"the action's secrets cannot be opened: {exc}")
+                return None
             except ValueError as exc:
                 self._gone(session, action, f"invalid action_config: {exc}")
                 return None
@@ -535,7 +546,9 @@ class EventWorker:
                 async with httpx.AsyncClient(transport=transport, timeout=10,
                                              trust_env=False) as client:
                     response = await client.post(config.slack_url, json={"text": message})
-            except (httpx.HTTPError, ConnectorError, OSError) as exc:
+            # Broad on purpose: the URL is a secret, so no error text of the client may leave.
+            except (httpx.HTTPError, httpx.InvalidURL, ConnectorError, OSError,
+                    ValueError) as exc:
                 raise ActionFailed(f"Slack webhook unreachable: {type(exc).__name__}") from None
             if response.status_code >= 300:
                 raise ActionFailed(f"Slack webhook answered {response.status_code}",

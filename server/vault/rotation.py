@@ -140,7 +140,12 @@ class _Sealed:
 
 def _sealed_places() -> list[_Sealed]:
     # Imported here: these models belong to features the vault must not depend on at import.
-    from server.db.models import OAuthSignIn, SubscriptionSecret, WebhookEndpoint  # noqa: PLC0415
+    from server.db.models import (  # noqa: PLC0415
+        EventSubscription,
+        OAuthSignIn,
+        SubscriptionSecret,
+        WebhookEndpoint,
+    )
 
     return [
         _Sealed(IntegrationInstance, "id", "configuration", str, (SEALED, "envelope")),
@@ -148,6 +153,9 @@ def _sealed_places() -> list[_Sealed]:
         _Sealed(SubscriptionSecret, "subscription_id", "secrets",
                 lambda k: f"subscription:{k}"),
         _Sealed(OAuthSignIn, "id", "sealed", lambda k: f"oauth-sign-in:{k}"),
+        # A notification's Slack URL (server.events.action_secrets).
+        _Sealed(EventSubscription, "id", "action_config",
+                lambda k: f"subscription-action:{k}", (SEALED, "envelope")),
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from server.api import crud
@@ -19,8 +19,10 @@ from server.api.schemas.subscriptions import (
 )
 from server.api.types import Limit, ShortText
 from server.db.models import ActionType, EventSubscription, IntegrationInstance
+from server.events import action_secrets
 from server.events.configs import subscription_problems
 from server.services import activity
+from server.vault import Vault
 
 router = APIRouter(prefix="/event-subscriptions", tags=["events"],
                    responses=problem_responses(401, 403, 404, 422))
@@ -28,7 +30,15 @@ SORTS = {"created_at": EventSubscription.created_at, "event_type": EventSubscrip
 
 
 def _read(obj: EventSubscription) -> SubscriptionRead:
-    return SubscriptionRead.model_validate(obj)
+    """Secrets never leave: the public fields, and a masked hint per secret."""
+    read = SubscriptionRead.model_validate(obj)
+    return read.model_copy(update={"action_config": action_secrets.public(obj.action_config),
+                                   "secret_hints": action_secrets.hints(obj.action_config)})
+
+
+def _vault(request: Request) -> Vault:
+    vault: Vault = request.app.state.vault
+    return vault
 
 
 def _check(event_type: str, criteria: object, action_type: ActionType, config: object) -> None:
@@ -69,11 +79,16 @@ def get_event_subscription(
 
 @router.post("", response_model=SubscriptionRead, status_code=201)
 def create_event_subscription(
-    body: SubscriptionCreate, session: SessionDep, who: Operator
+    body: SubscriptionCreate, request: Request, session: SessionDep, who: Operator
 ) -> SubscriptionRead:
     crud.require_ref(session, IntegrationInstance, body.instance_id, "instance_id", "instance")
-    _check(body.event_type, body.filter_criteria, body.action_type, body.action_config)
-    obj = EventSubscription(id=uuid.uuid4(), created_by=who.id, **body.model_dump())
+    new_id = uuid.uuid4()
+    vault = _vault(request)
+    config = action_secrets.resolve(vault, new_id, body.action_type, body.action_config)
+    _check(body.event_type, body.filter_criteria, body.action_type, config.plain)
+    obj = EventSubscription(id=new_id, created_by=who.id,
+                            **{**body.model_dump(),
+                               "action_config": config.sealed(vault, new_id)})
     session.add(obj)
     session.flush()
     activity.record(session, "subscription.create",
@@ -86,11 +101,25 @@ def create_event_subscription(
 
 @router.put("/{subscription_id}", response_model=SubscriptionRead)
 def update_event_subscription(
-    subscription_id: uuid.UUID, body: SubscriptionUpdate, session: SessionDep, who: Operator
+    subscription_id: uuid.UUID, body: SubscriptionUpdate, request: Request,
+    session: SessionDep, who: Operator
 ) -> SubscriptionRead:
     obj = crud.get_or_404(session, EventSubscription, subscription_id, "subscription")
-    changed = crud.apply_changes(obj, body)
-    _check(obj.event_type, obj.filter_criteria, obj.action_type, obj.action_config)
+    vault = _vault(request)
+    stored = obj.action_config or {}
+    before = action_secrets.resolve(vault, obj.id, obj.action_type,
+                                    action_secrets.public(stored), stored)
+    # The action settings are merged apart, so that a secret left out is kept.
+    merged_apart = {"action_config"} if body.action_config is not None else set()
+    others = body.model_dump(exclude_unset=True, exclude=merged_apart)
+    changed = crud.apply_changes(obj, SubscriptionUpdate.model_validate(others))
+    incoming = action_secrets.public(stored) if body.action_config is None \
+        else body.action_config
+    config = action_secrets.resolve(vault, obj.id, obj.action_type, incoming, stored)
+    _check(obj.event_type, obj.filter_criteria, obj.action_type, config.plain)
+    if config != before or action_secrets.has_plain(stored):
+        obj.action_config = config.sealed(vault, obj.id)
+        changed["action_config"] = True
     if changed:
         activity.record(session, "subscription.update", "subscription updated", principal=who,
                         instance_id=obj.instance_id,
