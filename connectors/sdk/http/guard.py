@@ -20,8 +20,10 @@ Private ranges stay allowed: on-premises systems live there.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
+import ssl
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -205,12 +207,19 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+@functools.lru_cache(maxsize=16)
+def _ssl_context(verify: bool | str) -> ssl.SSLContext:
+    """One TLS context per ``verify`` setting: building one loads the CA bundle, which was the
+    largest fixed cost of a sync in profiles (contexts are safe to share between clients)."""
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
 def guarded_transport(
     policy: AddressPolicy,
     *,
     inner: httpx.AsyncBaseTransport | None = None,
     limits: httpx.Limits | None = None,
-    verify: bool | str = True,
+    verify: bool | str | ssl.SSLContext = True,
     retries: int = 0,
 ) -> GuardedTransport:
     """A pooled transport that enforces ``policy`` before sending and again at connect time.
@@ -221,7 +230,8 @@ def guarded_transport(
     if inner is None:
         http = httpx.AsyncHTTPTransport(
             limits=limits or httpx.Limits(max_connections=10, max_keepalive_connections=5),
-            verify=verify,
+            # A context of the caller's own (mutual TLS) passes as is; settings share one.
+            verify=verify if isinstance(verify, ssl.SSLContext) else _ssl_context(verify),
             retries=retries,
             trust_env=False,
         )
