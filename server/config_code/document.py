@@ -77,6 +77,9 @@ class SubscriptionDoc(_Strict):
     action_type: ActionType
     filter: JsonObject = Field(default_factory=dict)
     action_config: JsonObject = Field(default_factory=dict)
+    #: The action's secret settings (a notification's ``slack_url``) by name, never their
+    #: values: those stay in the agent, or are bound through the API after an import.
+    secrets: list[ShortText] = Field(default_factory=list)
     active: bool = True
 
 
@@ -158,7 +161,7 @@ def canonical_schedule(s: ScheduleDoc) -> dict[str, Any]:
 def canonical_subscription(s: SubscriptionDoc) -> dict[str, Any]:
     return {"event_type": s.event_type, "action_type": s.action_type.value,
             "filter": sorted_json(s.filter), "action_config": sorted_json(s.action_config),
-            "active": s.active}
+            "secrets": sorted(set(s.secrets)), "active": s.active}
 
 
 def _options(options: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from server.db.models import (
     IntegrationInstance,
     SyncSchedule,
 )
+from server.events import action_secrets
 
 
 def secret_names(auth_type: AuthType) -> list[str]:
@@ -102,8 +103,8 @@ def export_document(session: Session) -> dict[str, Any]:
         children[e.instance_id]["subscriptions"].append(SubscriptionDoc(
             event_type=e.event_type, action_type=e.action_type,
             filter=e.filter_criteria or {},
-            action_config=action_config_out(e.action_config or {}, names),
-            active=e.is_active))
+            action_config=action_config_out(action_secrets.public(e.action_config), names),
+            secrets=action_secrets.declared(e.action_config), active=e.is_active))
     docs = [canonical_instance(InstanceDoc(
         name=i.name, connector=keys[i.connector_id],
         credential=cred_names.get(i.auth_config_id) if i.auth_config_id else None,

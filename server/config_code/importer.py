@@ -62,6 +62,7 @@ from server.db.models import (
     SystemType,
 )
 from server.db.types import utcnow
+from server.events import action_secrets
 from server.events.configs import subscription_problems
 from server.services import activity, credentials
 from server.services.instances import activation_problems
@@ -290,6 +291,16 @@ def _check_instances(session: Session, doc: Document, errors: _Errors) -> None:
                            {"cron_expression": "cron"}.get(fld, fld), message)
         for n, sub in enumerate(inst.subscriptions):
             config = dict(sub.action_config)
+            allowed = action_secrets.secret_fields(sub.action_type)
+            for name in sorted(set(config) & set(allowed)):
+                errors.add(f"{where}.subscriptions[{n}]", f"action_config.{name}",
+                           "is a secret: secret values never go in the file; list it under "
+                           "secrets and set it with PUT /event-subscriptions/{id}")
+                config.pop(name)
+            for name in sorted(set(sub.secrets) - set(allowed)):
+                errors.add(f"{where}.subscriptions[{n}]", "secrets", f"{name!r} is not a "
+                           f"secret of a {sub.action_type.value} action (secrets: "
+                           f"{', '.join(allowed) or 'none'})")
             target = config.pop("instance", None)
             if target is not None:
                 if target not in instances:
@@ -358,6 +369,7 @@ def prepare(session: Session, text: str, *, secrets: Secrets | None = None,
     _check_instances(session, doc, errors)
     if errors:
         raise ConfigInvalid(list(errors))
+    missing.update(_missing_subscription_secrets(session, doc))
     live = export_document(session)
     desired = _merge(live, doc, prune)
     diff = "".join(difflib.unified_diff(dump(live).splitlines(keepends=True),
@@ -548,8 +560,82 @@ def _apply_schedules(ctx: _Context, inst: IntegrationInstance, wanted: list[dict
 def _subscription_doc(e: EventSubscription, names: dict[uuid.UUID, str]) -> dict[str, Any]:
     return {"event_type": e.event_type, "action_type": e.action_type.value,
             "filter": sorted_json(e.filter_criteria or {}),
-            "action_config": sorted_json(action_config_out(e.action_config or {}, names)),
-            "active": e.is_active}
+            "action_config": sorted_json(action_config_out(
+                action_secrets.public(e.action_config), names)),
+            "secrets": action_secrets.declared(e.action_config), "active": e.is_active}
+
+
+@dataclass(frozen=True)
+class _Pair:
+    wanted: dict[str, Any]
+    row: EventSubscription | None
+    #: "same": the row already is the wanted subscription; "carry": an edited one whose
+    #: secrets carry over; "other": a spare row reused, or a new one (secrets not carried).
+    mode: str
+
+
+def _pair_subscriptions(rows: list[EventSubscription], wanted: list[dict[str, Any]],
+                        names: dict[uuid.UUID, str]
+                        ) -> tuple[list[_Pair], list[EventSubscription]]:
+    """Which live row becomes which wanted subscription, and the rows left to delete.
+
+    Subscriptions have no name, so a secret (a Slack URL) carries over to an edited
+    subscription only when exactly one live row of the same event and action type has it
+    bound: never guess which channel a notification goes to.
+    """
+    pool = list(rows)
+    pairs: list[_Pair] = []
+    todo: list[dict[str, Any]] = []
+    for w in wanted:
+        hit = next((r for r in pool if _subscription_doc(r, names) == w), None)
+        if hit is None:
+            todo.append(w)
+        else:
+            pool.remove(hit)
+            pairs.append(_Pair(w, hit, "same"))
+    rest: list[dict[str, Any]] = []
+    for w in todo:
+        wants = set(w["secrets"])
+        matches = [r for r in pool if wants and r.event_type == w["event_type"]
+                   and r.action_type.value == w["action_type"]
+                   and set(action_secrets.hints(r.action_config)) == wants
+                   and set(action_secrets.declared(r.action_config)) == wants]
+        if len(matches) == 1:
+            pool.remove(matches[0])
+            pairs.append(_Pair(w, matches[0], "carry"))
+        else:
+            rest.append(w)
+    for w in rest:
+        pairs.append(_Pair(w, pool.pop(0) if pool else None, "other"))
+    return pairs, pool
+
+
+def _unbound(pair: _Pair) -> list[str]:
+    wants = set(pair.wanted["secrets"])
+    if pair.row is None or pair.mode == "other":
+        return sorted(wants)
+    return sorted(wants - set(action_secrets.hints(pair.row.action_config)))
+
+
+def _missing_subscription_secrets(session: Session, doc: Document) -> dict[str, list[str]]:
+    """Subscription secrets the file lists that the agent will not have after the import."""
+    names = dict(session.execute(select(IntegrationInstance.id, IntegrationInstance.name)).all())
+    by_name = {v: k for k, v in names.items()}
+    missing: dict[str, list[str]] = {}
+    for inst in doc.instances:
+        wanted = canonical_instance(inst)["subscriptions"]
+        if not any(w["secrets"] for w in wanted):
+            continue
+        rows = list(session.scalars(select(EventSubscription).where(
+            EventSubscription.instance_id == by_name.get(inst.name)).order_by(
+            EventSubscription.created_at, EventSubscription.id))) \
+            if inst.name in by_name else []
+        for pair in _pair_subscriptions(rows, wanted, names)[0]:
+            absent = _unbound(pair)
+            if absent:
+                where = f"instances[{inst.name}].subscriptions[{pair.wanted['event_type']}]"
+                missing[where] = sorted(set(missing.get(where, [])) | set(absent))
+    return missing
 
 
 def _apply_subscriptions(ctx: _Context, inst: IntegrationInstance,
@@ -558,24 +644,30 @@ def _apply_subscriptions(ctx: _Context, inst: IntegrationInstance,
     rows = list(ctx.session.scalars(select(EventSubscription).where(
         EventSubscription.instance_id == inst.id).order_by(EventSubscription.created_at,
                                                            EventSubscription.id)))
-    todo = list(wanted)
-    spare = []
-    for row in rows:
-        doc = _subscription_doc(row, names)
-        if doc in todo:
-            todo.remove(doc)
-        else:
-            spare.append(row)
-    for s in todo:
-        row = spare.pop(0) if spare else EventSubscription(
-            id=uuid.uuid4(), instance_id=inst.id, created_by=ctx.who.id if ctx.who else None)
-        op = "create" if row not in rows else "update"
-        if op == "create":
+    pairs, spare = _pair_subscriptions(rows, wanted, names)
+    for pair in pairs:
+        if pair.mode == "same":
+            continue
+        s, row = pair.wanted, pair.row
+        if row is None:
+            row = EventSubscription(id=uuid.uuid4(), instance_id=inst.id,
+                                    created_by=ctx.who.id if ctx.who else None)
             ctx.session.add(row)
+            op = "create"
+        else:
+            op = "update"
         config = dict(s["action_config"])
         target = config.pop("instance", None)
         if target is not None:
             config["instance_id"] = str(ids[target])
+        # Secrets: the edited subscription's sealed ones (same row, so the same binding),
+        # else declared unbound, to be set through the API (reported as missing).
+        stored = row.action_config or {}
+        if pair.mode == "carry":
+            config.update({k: v for k, v in stored.items()
+                           if k == action_secrets.SEALED or k in s["secrets"]})
+        elif s["secrets"]:
+            config[action_secrets.SEALED] = {"fields": sorted(s["secrets"]), "hints": {}}
         row.event_type, row.action_type = s["event_type"], ActionType(s["action_type"])
         row.filter_criteria, row.action_config = dict(s["filter"]), config
         row.is_active = s["active"]
