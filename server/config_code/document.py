@@ -161,7 +161,8 @@ def canonical_schedule(s: ScheduleDoc) -> dict[str, Any]:
 def canonical_subscription(s: SubscriptionDoc) -> dict[str, Any]:
     return {"event_type": s.event_type, "action_type": s.action_type.value,
             "filter": sorted_json(s.filter), "action_config": sorted_json(s.action_config),
-            "secrets": sorted(set(s.secrets)), "active": s.active}
+            # Only when there are any: files without secrets keep their bytes.
+            **({"secrets": sorted(set(s.secrets))} if s.secrets else {}), "active": s.active}
 
 
 def _options(options: dict[str, Any]) -> dict[str, Any]:

@@ -558,11 +558,13 @@ def _apply_schedules(ctx: _Context, inst: IntegrationInstance, wanted: list[dict
 
 
 def _subscription_doc(e: EventSubscription, names: dict[uuid.UUID, str]) -> dict[str, Any]:
+    declared = action_secrets.declared(e.action_config)
+    secrets = {"secrets": declared} if declared else {}  # as canonical_subscription
     return {"event_type": e.event_type, "action_type": e.action_type.value,
             "filter": sorted_json(e.filter_criteria or {}),
             "action_config": sorted_json(action_config_out(
                 action_secrets.public(e.action_config), names)),
-            "secrets": action_secrets.declared(e.action_config), "active": e.is_active}
+            **secrets, "active": e.is_active}
 
 
 @dataclass(frozen=True)
@@ -595,7 +597,7 @@ def _pair_subscriptions(rows: list[EventSubscription], wanted: list[dict[str, An
             pairs.append(_Pair(w, hit, "same"))
     rest: list[dict[str, Any]] = []
     for w in todo:
-        wants = set(w["secrets"])
+        wants = set(w.get("secrets", []))
         matches = [r for r in pool if wants and r.event_type == w["event_type"]
                    and r.action_type.value == w["action_type"]
                    and set(action_secrets.hints(r.action_config)) == wants
@@ -611,7 +613,7 @@ def _pair_subscriptions(rows: list[EventSubscription], wanted: list[dict[str, An
 
 
 def _unbound(pair: _Pair) -> list[str]:
-    wants = set(pair.wanted["secrets"])
+    wants = set(pair.wanted.get("secrets", []))
     if pair.row is None or pair.mode == "other":
         return sorted(wants)
     return sorted(wants - set(action_secrets.hints(pair.row.action_config)))
@@ -624,7 +626,7 @@ def _missing_subscription_secrets(session: Session, doc: Document) -> dict[str, 
     missing: dict[str, list[str]] = {}
     for inst in doc.instances:
         wanted = canonical_instance(inst)["subscriptions"]
-        if not any(w["secrets"] for w in wanted):
+        if not any(w.get("secrets") for w in wanted):
             continue
         rows = list(session.scalars(select(EventSubscription).where(
             EventSubscription.instance_id == by_name.get(inst.name)).order_by(
@@ -665,8 +667,8 @@ def _apply_subscriptions(ctx: _Context, inst: IntegrationInstance,
         stored = row.action_config or {}
         if pair.mode == "carry":
             config.update({k: v for k, v in stored.items()
-                           if k == action_secrets.SEALED or k in s["secrets"]})
-        elif s["secrets"]:
+                           if k == action_secrets.SEALED or k in s.get("secrets", [])})
+        elif s.get("secrets"):
             config[action_secrets.SEALED] = {"fields": sorted(s["secrets"]), "hints": {}}
         row.event_type, row.action_type = s["event_type"], ActionType(s["action_type"])
         row.filter_criteria, row.action_config = dict(s["filter"]), config
