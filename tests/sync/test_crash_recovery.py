@@ -76,7 +76,9 @@ class Agent:
 
 
 def _active(agent: Agent, instance_id: str) -> dict[str, Any] | None:
-    for status in ("running", "pending"):
+    # Pending first: an execution only moves pending -> running -> done, so asking in this
+    # order cannot miss one that starts between the two requests (running first could).
+    for status in ("pending", "running"):
         items = agent.call("GET", "/sync-executions", params={
             "instance_id": instance_id, "status": status}).json()["items"]
         if items:
