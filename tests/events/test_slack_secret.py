@@ -80,8 +80,7 @@ def test_slack_url_is_sealed_masked_kept_and_rotated(api: Api) -> None:
         _posts(api, instance["id"], slack, 2)
 
         # Master-key rotation re-wraps it: the new key alone opens it; the worker still posts.
-        app = api.client.app  # type: ignore[attr-defined]
-        vault: Vault = app.state.vault
+        vault: Vault = api.client.app.state.vault  # type: ignore[attr-defined]
         factory = make_session_factory(api.engine)
         new_key = MasterKey.generate()
         report = rotate_master_key(factory, vault, new_key)
