@@ -28,7 +28,9 @@ class ConfigImportResult(BaseModel):
     changes: list[ChangeRead]
     diff: str = Field(description="Unified diff from the live export to the result")
     missing_secrets: dict[str, list[str]] = Field(
-        description="Secret fields still to bind, by credential name (POST /config/secrets)")
+        description="Secret fields still to set: by credential name (bind with POST "
+                    "/config/secrets), or `instances[NAME].subscriptions[EVENT]` for a "
+                    "subscription's Slack URL (set with PUT /event-subscriptions/{id})")
 
 
 class SecretsRequest(BaseModel):
