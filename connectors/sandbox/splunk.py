@@ -32,6 +32,7 @@ import hmac
 import json
 import re
 import shlex
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -225,6 +226,11 @@ class SplunkSimulator(Simulator):
                 current = datetime.now(UTC)
                 current = current.replace(microsecond=current.microsecond // 1000 * 1000)
                 now = max(current, self._last_step + timedelta(milliseconds=1))
+                # Two steps in one millisecond put the second 1 ms ahead of the clock; wait it
+                # out, so no event is in the future (a search up to "now" would miss it).
+                ahead = (now - datetime.now(UTC)).total_seconds()
+                if ahead > 0:
+                    time.sleep(ahead)
                 self._last_step = now
                 user = _USERS[self._steps % len(_USERS)]
                 self._index("main", now, f"sshd[9{self._steps}]: Failed password for {user}", {
