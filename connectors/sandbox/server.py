@@ -81,9 +81,6 @@ def start(
         host=HOST,
         port=bound,
         log_level="warning",
-        # h11, not httptools: under httptools a request following a streamed answer on the
-        # same connection was intermittently answered empty (5 of 10 Splunk test runs).
-        http="h11",
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=2,
