@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.core.api import ApiClient, JsonDict
 from app.core.dashboard import DailySyncs, alert_rows, daily_syncs, health_counts, merge_health
+from app.core.errors import ConsoleError
 from app.core.formatting import format_relative, format_timestamp
 from app.home.charts import SyncChart
 from app.instances.view import load_instances_with_status
@@ -51,11 +52,18 @@ class Snapshot:
 async def load_snapshot(api: ApiClient) -> Snapshot:
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=CHART_DAYS)
 
+    async def active_alerts() -> list[JsonDict]:
+        try:
+            return await api.list_all("/alerts", {"status": "active"}, page_size=200,
+                                      max_items=1000)
+        except ConsoleError:
+            return []  # an agent without alerts (older): the rest of the dashboard still shows
+
     health, instances, runs, alerts, activity = await asyncio.gather(
         api.health(detail=True),
         load_instances_with_status(api),
         api.list_all("/sync-executions", {"since": since}, page_size=500, max_items=20_000),
-        api.list_all("/alerts", {"status": "active"}, page_size=200, max_items=1000),
+        active_alerts(),
         api.page("/logs", limit=15, sort="-timestamp"),
     )
     merge_health(instances, health)
