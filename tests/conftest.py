@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -127,18 +128,29 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A migrated, empty database of the test's backend, private to the test."""
+@contextmanager
+def _migrated_database(backend: str, folder: Path,
+                       request: pytest.FixtureRequest) -> Iterator[str]:
+    """A copy of the migrated template of ``backend`` (SQLite file in ``folder``), dropped
+    afterwards."""
     if backend == "sqlite":
         template: Path = request.getfixturevalue("_sqlite_template")
-        path = tmp_path / "agent.db"
+        path = folder / "agent.db"
         shutil.copy(template, path)
         yield f"sqlite:///{path}"
         return
     name = new_pg_database(request.getfixturevalue("_pg_template"))
-    yield _pg_url_for(name)
-    _drop_pg_db(name)
+    try:
+        yield _pg_url_for(name)
+    finally:
+        _drop_pg_db(name)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A migrated, empty database of the test's backend, private to the test."""
+    with _migrated_database(backend, tmp_path, request) as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -147,15 +159,9 @@ def module_db_url(request: pytest.FixtureRequest,
     """A migrated database of each backend shared by all tests of one module: for tests whose
     writes do not matter to each other (the API fuzzing), where a database per test is the
     cost that dominates."""
-    if request.param == "sqlite":
-        template: Path = request.getfixturevalue("_sqlite_template")
-        path = tmp_path_factory.mktemp("module-db") / "agent.db"
-        shutil.copy(template, path)
-        yield f"sqlite:///{path}"
-        return
-    name = new_pg_database(request.getfixturevalue("_pg_template"))
-    yield _pg_url_for(name)
-    _drop_pg_db(name)
+    with _migrated_database(request.param, tmp_path_factory.mktemp("module-db"),
+                            request) as url:
+        yield url
 
 
 @pytest.fixture

@@ -115,22 +115,28 @@ def test_secrets_never_leak(api: Api, backend: str, db_url: str,
         assert CANARY not in dump.stdout
 
 
+def _start_web_sign_in(api: Api, server: Any, name: str) -> tuple[dict[str, Any],
+                                                                  dict[str, Any]]:
+    """A web-client credential on ``server`` and its started browser sign-in, as the browser
+    reaches the agent: on 127.0.0.1 (the server accepts loopback redirects only, RFC 8252)."""
+    server.add_client(Client("webapp", None, ("authorization_code", "refresh_token")))
+    cred = api.post("/auth-configs", {
+        "name": name, "auth_type": "oauth2_authorization_code",
+        "credentials": {"token_url": server.token_url, "authorize_url": server.authorize_url,
+                        "client_id": "webapp", "scope": "read"}}).json()
+    start = api.client.post(
+        f"http://127.0.0.1/api/integration/auth-configs/{cred['id']}/oauth/start",
+        headers=api.headers()).json()
+    return cred, start
+
+
 def test_browser_sign_in_through_the_agent_redirect(api: Api) -> None:
     """Authorization code + PKCE with the agent's own redirect endpoint (sign-in from a
     browser); httpx plays the browser against a real OAuth server on loopback."""
     import httpx  # noqa: PLC0415
 
     with running_oauth_server() as server:
-        server.add_client(Client("webapp", None, ("authorization_code", "refresh_token")))
-        cred = api.post("/auth-configs", {
-            "name": "web sign-in", "auth_type": "oauth2_authorization_code",
-            "credentials": {"token_url": server.token_url, "authorize_url": server.authorize_url,
-                            "client_id": "webapp", "scope": "read"}}).json()
-        # The agent as the browser reaches it: on 127.0.0.1 (the server accepts loopback
-        # redirects only, RFC 8252).
-        start = api.client.post(
-            f"http://127.0.0.1/api/integration/auth-configs/{cred['id']}/oauth/start",
-            headers=api.headers()).json()
+        cred, start = _start_web_sign_in(api, server, "web sign-in")
         assert start["redirect_uri"] == "http://127.0.0.1/api/integration/oauth/callback"
         consent = httpx.get(start["authorization_url"], follow_redirects=False)
         assert consent.status_code == 302
@@ -158,14 +164,7 @@ def test_browser_sign_in_started_on_one_agent_completes_on_another(
     other_app = create_app(load_settings(database_url=db_url, data_dir=tmp_path / "agent-b"),
                            engine, vault=vault)
     with running_oauth_server() as server, TestClient(other_app) as other:
-        server.add_client(Client("webapp", None, ("authorization_code", "refresh_token")))
-        cred = api.post("/auth-configs", {
-            "name": "balanced sign-in", "auth_type": "oauth2_authorization_code",
-            "credentials": {"token_url": server.token_url, "authorize_url": server.authorize_url,
-                            "client_id": "webapp", "scope": "read"}}).json()
-        start = api.client.post(
-            f"http://127.0.0.1/api/integration/auth-configs/{cred['id']}/oauth/start",
-            headers=api.headers()).json()
+        cred, start = _start_web_sign_in(api, server, "balanced sign-in")
         state = httpx.URL(start["authorization_url"]).params["state"]
         with engine.connect() as conn:
             stored = str(conn.execute(text("select * from oauth_sign_ins")).all())
