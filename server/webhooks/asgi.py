@@ -18,12 +18,12 @@ import logging
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.api.app import API_PREFIX
 from server.api.problems import PROBLEM_JSON
 from server.webhooks.intake import Answer, WebhookIntake
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/integration"
 _FAILED = Answer(500, {"type": "about:blank", "title": "Internal error", "status": 500,
                        "detail": "the agent failed to handle this request; the agent log has "
                                  "the details", "errors": []}, PROBLEM_JSON)
