@@ -73,6 +73,9 @@ class FieldSpec:
     maximum: float | None = None
     pattern: str | None = None
     children: tuple[FieldSpec, ...] = ()
+    #: An object field that also takes a one-word shorthand: the child the word stands for
+    #: (``auth: "bearer"`` is ``auth: {"method": "bearer"}``).
+    shorthand: str | None = None
     schema: JsonDict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -130,6 +133,32 @@ def _split_nullable(node: JsonDict, root: Mapping[str, Any]) -> tuple[JsonDict, 
     return node, len(non_null) < len(options)
 
 
+def _structured_form(node: JsonDict, root: Mapping[str, Any]) -> tuple[JsonDict, str | None]:
+    """``anyOf: [word, object]`` (a model taking a shorthand) -> (the object, the child the
+    word fills), so the form edits the full form; ``anyOf: [word, list of words]`` -> the list.
+    Anything else is returned as it is."""
+    options = node.get("anyOf")
+    non_null = [resolve(o, root) for o in options or ()
+                if not (isinstance(o, dict) and o.get("type") == "null")]
+    if len(non_null) != 2:
+        return node, None
+    words = [o for o in non_null if o.get("type") == "string"]
+    other = [o for o in non_null if o.get("type") != "string"]
+    if len(words) != 1 or len(other) != 1:
+        return node, None
+    word, full = words[0], other[0]
+    kept = {k: v for k, v in node.items() if k != "anyOf"}
+    if full.get("type") == "array" and resolve(full.get("items") or {}, root).get("type") == (
+            "string"):
+        return {**full, **kept}, None
+    properties = full.get("properties")
+    if full.get("type") != "object" or not isinstance(properties, dict):
+        return node, None
+    key = next((name for name, child in properties.items()
+                if "enum" in word and resolve(child, root).get("enum") == word["enum"]), None)
+    return ({**full, **kept}, key) if key is not None else (node, None)
+
+
 def is_secret(node: Mapping[str, Any]) -> bool:
     return bool(node.get("writeOnly")) or node.get("format") == "password"
 
@@ -174,6 +203,7 @@ def _field(key: str, raw: Mapping[str, Any], required: bool, root: Mapping[str, 
     node = resolve(raw, root)
     secret = is_secret(node)
     node, nullable = _split_nullable(node, root)
+    node, shorthand = _structured_form(node, root)
     secret = secret or is_secret(node)
     kind = _kind(node, root)
     children: tuple[FieldSpec, ...] = ()
@@ -198,6 +228,7 @@ def _field(key: str, raw: Mapping[str, Any], required: bool, root: Mapping[str, 
         maximum=float(maximum) if isinstance(maximum, int | float) else None,
         pattern=node.get("pattern") if isinstance(node.get("pattern"), str) else None,
         children=children,
+        shorthand=shorthand,
         schema=node,
     )
 

@@ -211,6 +211,8 @@ class _ObjectEditor(_Editor):
         return pruned
 
     def set_value(self, value: Any) -> None:
+        if isinstance(value, str) and self.spec.shorthand:
+            value = {self.spec.shorthand: value}
         data = value if isinstance(value, Mapping) else {}
         for editor in self.children:
             if editor.spec.key in data:

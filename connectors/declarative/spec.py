@@ -166,6 +166,10 @@ PaginatorSpec = Annotated[
     Field(discriminator="type"),
 ]
 _PAGINATOR_TAGS = {"single_page", "page_number", "offset", "cursor", "json_link", "header_link"}
+#: What a paginator may be written as (name or alias): the served JSON Schema admits it too,
+#: since the agent checks configurations against that schema before activation.
+_PaginatorName = Literal["single_page", "page_number", "offset", "cursor", "json_link",
+                         "header_link", "next_link", "link_header", "none"]
 
 
 def _paginator_shorthand(value: Any) -> Any:
@@ -215,12 +219,13 @@ class StreamSpec(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @field_validator("paginator", mode="before")
+    @field_validator("paginator", mode="before",
+                     json_schema_input_type=_PaginatorName | PaginatorSpec | None)
     @classmethod
     def _paginator(cls, value: Any) -> Any:
         return _paginator_shorthand(value)
 
-    @field_validator("primary_key", mode="before")
+    @field_validator("primary_key", mode="before", json_schema_input_type=str | tuple[str, ...])
     @classmethod
     def _one_key(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
@@ -262,12 +267,13 @@ class ApiSpec(_Strict):
     )
     streams: list[StreamSpec] = Field(min_length=1)
 
-    @field_validator("paginator", mode="before")
+    @field_validator("paginator", mode="before",
+                     json_schema_input_type=_PaginatorName | PaginatorSpec | None)
     @classmethod
     def _paginator(cls, value: Any) -> Any:
         return _paginator_shorthand(value)
 
-    @field_validator("auth", mode="before")
+    @field_validator("auth", mode="before", json_schema_input_type=AuthMethod | AuthSpec)
     @classmethod
     def _auth(cls, value: Any) -> Any:
         return {"method": value} if isinstance(value, str) else value

@@ -54,7 +54,18 @@ def test_generic_rest_unions_and_maps() -> None:
     kinds = _kinds(REST)
     assert kinds["headers"][0] == "mapping"
     assert kinds["paginator"][0] == "json"  # a discriminated union: raw JSON input
-    assert kinds["auth"][0] == "object"
+    assert kinds["auth"][0] == "object"  # edited in full; "bearer" is its shorthand
+    fields = {f.key: f for f in parse_schema(REST)}
+    assert fields["auth"].shorthand == "method"
+    streams = {c.key: c.kind for c in fields["streams"].children}
+    assert streams["primary_key"] == "string_list"  # "id" or ["id", "org"]
+
+
+def test_shorthand_value_fills_the_full_form(qapp: Any) -> None:
+    form = SchemaForm(REST)
+    form.set_value({"base_url": "http://127.0.0.1:9", "auth": "bearer",
+                    "streams": [{"name": "a", "path": "/a"}]})
+    assert form.value()["auth"] == {"method": "bearer"}
 
 
 def test_validation_names_fields_and_never_echoes_values() -> None:

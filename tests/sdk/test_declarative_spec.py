@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from connectors.builtin.generic_rest import GenericRestConnector
 from connectors.declarative import ApiSpec, DeclarativeSpec, SpecError, build_connector_class
@@ -163,3 +164,21 @@ async def test_secret_in_a_path_never_reaches_the_check_result():
     assert not result.ok
     assert "PathSecret-77" not in str(result.to_dict())
     assert "/keys/***/items" in (result.failures[0].cause or "")
+
+
+def test_generic_rest_schema_admits_the_shorthands_the_model_takes():
+    """The agent checks an instance's configuration against the served JSON Schema before
+    activation: a shorthand the model accepts (auth "bearer", paginator "page_number",
+    primary_key "id") must pass there too, and a wrong value must still fail in both."""
+    config = {
+        "base_url": "http://127.0.0.1:9/api", "auth": "bearer", "paginator": "page_number",
+        "streams": [{"name": "things", "path": "/things", "primary_key": "id",
+                     "paginator": "link_header"}],
+    }
+    GenericRestConnector.validate_config(config)
+    validator = Draft202012Validator(GenericRestConnector.config_schema())
+    assert [e.message for e in validator.iter_errors(config)] == []
+    wrong = {**config, "auth": "carrier_pigeon"}
+    assert list(validator.iter_errors(wrong))
+    with pytest.raises(ConfigError, match="auth"):
+        GenericRestConnector.validate_config(wrong)
