@@ -37,6 +37,7 @@ from server.services import activity, credentials
 from server.services.mappings import MappingShapeError, checked_spec, record_version
 from server.services.schedules import next_run, schedule_problems
 from server.vault import Vault
+from server.vault.rotation import snapshot_envelope
 
 #: How activity details name each kind of object (the audit trail reads the same keys).
 ID_KEYS = {"instance": "instance_id", "credential": "auth_config_id",
@@ -201,6 +202,12 @@ def rollback(session: Session, vault: Vault, object_type: str, object_id: uuid.U
     if obj is None:
         raise RevisionNotFound(f"{object_type} {object_id} no longer exists")
     snap = dict(rev.snapshot)
+    sealed = snapshot_envelope(object_type, snap)
+    if sealed is not None and sealed.get("kid") not in vault.keys:
+        raise RollbackRefused(
+            f"revision {revision} holds secrets sealed by master key {sealed.get('kid')}, "
+            "which this agent no longer has (it was rotated away before rotations re-wrapped "
+            "revisions); nothing was changed", [("revision", "secrets sealed by a retired key")])
     if isinstance(obj, IntegrationInstance):
         changed = _instance(session, obj, snap)
     elif isinstance(obj, AuthenticationConfig):

@@ -26,6 +26,7 @@ from server.db.models import (
 )
 from server.db.types import utcnow
 from server.revisions.snapshots import TYPES, snapshot
+from server.vault.envelope import without_wrapping
 
 CHANGED = "simpletrust.revisions.changed"
 OPERATION = "simpletrust.revisions.operation"
@@ -130,7 +131,8 @@ def write(session: Session) -> list[Written]:
             document = change.deleted_snapshot or {}
         else:
             document = snapshot(session, change.obj)
-        digest = content_hash(document)
+        # Re-wrapping secrets under a new master key is not a change of configuration.
+        digest = content_hash(without_wrapping(document))
         if change.kind != "delete" and last is not None and last.content_hash == digest \
                 and last.operation != "delete":
             continue  # runtime state moved (last sync, status), not configuration

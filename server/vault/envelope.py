@@ -84,6 +84,18 @@ def is_envelope(value: object) -> bool:
     return isinstance(value, dict) and value.keys() >= _ENVELOPE_KEYS
 
 
+def without_wrapping(value: Any) -> Any:
+    """``value`` with each envelope's key id and wrapped data key left out: what a master key
+    rotation does not change (the ciphertext stays), so a digest of it survives rotations."""
+    if is_envelope(value):
+        return {k: v for k, v in value.items() if k not in ("kid", "dek")}
+    if isinstance(value, dict):
+        return {k: without_wrapping(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_wrapping(v) for v in value]
+    return value
+
+
 def envelope_kid(envelope: dict[str, Any]) -> str:
     kid = envelope.get("kid")
     if not isinstance(kid, str):

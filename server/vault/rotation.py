@@ -48,6 +48,11 @@ class RotationReport:
     batches: int
     #: What the operator still has to do (only when the key comes from the environment).
     operator_action: str | None = None
+    #: Revision snapshots whose sealed secrets were re-wrapped (a rollback can open them).
+    snapshots: int = 0
+    #: Snapshots sealed by a key no longer held (a rotation before snapshots were re-wrapped):
+    #: left as they are; rolling back to one is refused with a message saying so.
+    stale_snapshots: int = 0
 
 
 def rotate_master_key(
@@ -76,6 +81,7 @@ def rotate_master_key(
 
     to_rewrap, already, empty = _preflight(session_factory, old, new)
     others = _preflight_others(session_factory, old, new)
+    snapshots, stale = _preflight_snapshots(session_factory, old, new)
     total = len(to_rewrap) + already + empty
     if old == new:
         return RotationReport(old.kid, new.kid, total, 0, already, empty, 0)
@@ -110,8 +116,10 @@ def rotate_master_key(
             after_batch(batches)
 
     rewrapped += _rewrap_others(session_factory, old, new, others, batch_size)
+    _rewrap_snapshots(session_factory, old, new, snapshots, batch_size)
     action = vault_old.promote_next_key()
-    return RotationReport(old.kid, new.kid, total, rewrapped, already, empty, batches, action)
+    return RotationReport(old.kid, new.kid, total, rewrapped, already, empty, batches, action,
+                          len(snapshots), stale)
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,7 @@ def _sealed_places() -> list[_Sealed]:
         _Sealed(OAuthSignIn, "id", "sealed", lambda k: f"oauth-sign-in:{k}"),
         # A notification's Slack URL (server.events.action_secrets).
         _Sealed(EventSubscription, "id", "action_config",
-                lambda k: f"subscription-action:{k}", (SEALED, "envelope")),
+                _subscription_action_aad, (SEALED, "envelope")),
     ]
 
 
@@ -203,6 +211,84 @@ def _rewrap_others(
                 done += 1
             session.commit()
     return done
+
+
+def _subscription_action_aad(subscription_id: Any) -> str:
+    return f"subscription-action:{subscription_id}"
+
+
+#: Where revision snapshots (server.revisions.snapshots) keep sealed secrets, per object type:
+#: the path to the envelope and the associated data it was sealed with (the object's).
+SNAPSHOT_SEALED: dict[str, tuple[tuple[str, ...], Callable[[Any], str]]] = {
+    "instance": (("configuration", SEALED, "envelope"), str),
+    "subscription": (("action_config", SEALED, "envelope"), _subscription_action_aad),
+}
+
+
+def snapshot_envelope(object_type: str, snapshot: Any) -> dict[str, Any] | None:
+    """The envelope inside a revision snapshot, if its object type keeps one and it has one."""
+    where = SNAPSHOT_SEALED.get(object_type)
+    value = snapshot
+    for part in where[0] if where else ("",):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value if where and is_envelope(value) else None
+
+
+def _with_envelope(value: dict[str, Any], path: tuple[str, ...],
+                   envelope: dict[str, Any]) -> dict[str, Any]:
+    head, *rest = path
+    return {**value, head: _with_envelope(value[head], tuple(rest), envelope) if rest
+            else envelope}
+
+
+def _preflight_snapshots(
+    session_factory: Callable[[], Session], old: MasterKey, new: MasterKey,
+) -> tuple[list[uuid.UUID], int]:
+    """Revisions whose snapshot holds secrets on the old key (checked), and how many hold
+    secrets on a key that is neither the old nor the new one (stale: never fatal, since
+    history cannot be re-entered)."""
+    from server.db.models import ConfigRevision  # noqa: PLC0415 - see _sealed_places
+
+    pending: list[uuid.UUID] = []
+    stale = 0
+    with session_factory() as session:
+        rows = session.execute(
+            select(ConfigRevision.id, ConfigRevision.object_type, ConfigRevision.object_id,
+                   ConfigRevision.snapshot)
+            .where(ConfigRevision.object_type.in_(list(SNAPSHOT_SEALED)))
+            .order_by(ConfigRevision.id)).all()
+    for row_id, object_type, object_id, snap in rows:
+        envelope = snapshot_envelope(object_type, snap)
+        if envelope is None:
+            continue
+        kid = envelope_kid(envelope)
+        if kid == old.kid:
+            check_unwraps(old, SNAPSHOT_SEALED[object_type][1](object_id), envelope)
+            pending.append(row_id)
+        elif kid != new.kid:
+            stale += 1
+    return pending, stale
+
+
+def _rewrap_snapshots(
+    session_factory: Callable[[], Session], old: MasterKey, new: MasterKey,
+    pending: list[uuid.UUID], batch_size: int,
+) -> None:
+    """Re-wrap the secrets inside revision snapshots; the revision's content hash stays (it
+    is taken without the wrapping, see server.revisions.tracking)."""
+    from server.db.models import ConfigRevision  # noqa: PLC0415 - see _sealed_places
+
+    for start in range(0, len(pending), batch_size):
+        with session_factory() as session:
+            for rev in session.scalars(select(ConfigRevision).where(
+                    ConfigRevision.id.in_(pending[start:start + batch_size]))):
+                envelope = snapshot_envelope(rev.object_type, rev.snapshot)
+                if envelope is None or envelope_kid(envelope) != old.kid:
+                    continue
+                path, aad = SNAPSHOT_SEALED[rev.object_type]
+                rev.snapshot = _with_envelope(
+                    rev.snapshot, path, rewrap(old, new, aad(rev.object_id), envelope))
+            session.commit()
 
 
 def _preflight(
