@@ -127,6 +127,10 @@ def _print_report(report: RotationReport) -> None:
         f"{report.rewrapped} re-wrapped, {report.already_current} already on the new key, "
         f"{report.empty} without secrets ({report.total} credentials, {report.batches} batches)"
     )
+    if report.snapshots or report.stale_snapshots:
+        typer.echo(f"configuration revisions: {report.snapshots} re-wrapped"
+                   + (f", {report.stale_snapshots} sealed by a retired key (cannot be rolled "
+                      "back to)" if report.stale_snapshots else ""))
     if report.operator_action:
         typer.secho(f"to finish: {report.operator_action}", fg=typer.colors.YELLOW)
 
