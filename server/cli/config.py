@@ -56,11 +56,8 @@ def _show(plan: Plan) -> None:
         typer.echo(f"{len(plan.changes)} change(s): " + ", ".join(
             f"{c.action} {c.object}" for c in plan.changes))
     for name, fields in sorted(plan.missing_secrets.items()):
-        if ".subscriptions[" in name:  # a subscription's Slack URL: no name to bind it by
-            typer.echo(f"missing secrets for {name}: {', '.join(fields)} "
-                       "(set with PUT /api/integration/event-subscriptions/{id})")
-            continue
-        typer.echo(f"missing secrets for credential {name!r}: {', '.join(fields)} "
+        what = name if ".subscriptions[" in name else f"credential {name!r}"
+        typer.echo(f"missing secrets for {what}: {', '.join(fields)} "
                    "(bind with --secrets FILE or POST /api/integration/config/secrets)")
 
 

@@ -30,6 +30,7 @@ from connectors.declarative.engine import build_connector_class
 from connectors.declarative.spec import DeclarativeSpec, SpecError, load_spec
 from connectors.sdk.auth.models import FIELD_MODELS, auth_method
 from server.api.schemas.instances import InstanceOptions
+from server.config_code import subscription_secrets
 from server.config_code.document import (
     Document,
     canonical_connector,
@@ -363,13 +364,20 @@ def prepare(session: Session, text: str, *, secrets: Secrets | None = None,
     """Validate the whole file and plan its import (nothing is written)."""
     doc = parse(text)
     given = secrets or {}
+    for_credentials, for_subscriptions = subscription_secrets.split(given)
     errors = _Errors()
     _check_connectors(session, doc, errors)
-    missing = _check_credentials(session, doc, given, errors)
+    missing = _check_credentials(session, doc, for_credentials, errors)
     _check_instances(session, doc, errors)
+    errors += [ConfigError(*p) for p in subscription_secrets.check_names(
+        for_subscriptions, {i.name for i in doc.instances}
+        | set(session.scalars(select(IntegrationInstance.name))))]
     if errors:
         raise ConfigInvalid(list(errors))
-    missing.update(_missing_subscription_secrets(session, doc))
+    for where, absent in _missing_subscription_secrets(session, doc).items():
+        still = [f for f in absent if f not in for_subscriptions.get(where, {})]
+        if still:
+            missing[where] = still
     live = export_document(session)
     desired = _merge(live, doc, prune)
     diff = "".join(difflib.unified_diff(dump(live).splitlines(keepends=True),
@@ -769,6 +777,7 @@ def apply(session: Session, plan: Plan, *, registry: Registry, vault: Vault | No
     _apply_connectors(ctx, plan, registry)
     _apply_credentials(ctx, plan)
     _apply_instances(ctx, plan)
+    _bind_subscription_secrets(ctx, subscription_secrets.split(plan.secrets)[1])
     _apply_prune(ctx, plan)
     ctx.record("config.import", f"configuration imported: {len(plan.changes)} change(s)",
                changes=[f"{c.action} {c.object}" for c in plan.changes])
@@ -776,9 +785,26 @@ def apply(session: Session, plan: Plan, *, registry: Registry, vault: Vault | No
     return ctx.changed_schedules
 
 
+def _bind_subscription_secrets(ctx: _Context, secrets: Secrets) -> None:
+    """Seal subscription secrets named ``instances[NAME].subscriptions[EVENT]``."""
+    if not secrets:
+        return
+
+    def noted(row: EventSubscription, fields: list[str]) -> None:
+        ctx.record("subscription.update", f"secrets bound to the {row.event_type!r} "
+                   "subscription", instance_id=row.instance_id,
+                   subscription_id=str(row.id), fields=fields)
+
+    problems = subscription_secrets.bind(ctx.session, ctx.need_vault(), secrets, noted)
+    if problems:
+        raise ConfigInvalid([ConfigError(*p) for p in problems])
+
+
 def bind_secrets(session: Session, vault: Vault, secrets: Secrets,
                  who: Principal | None = None) -> dict[str, list[str]]:
-    """Bind secret values to existing credentials by name; returns what is still missing."""
+    """Bind secret values to existing credentials by name, and subscriptions' secrets by
+    ``instances[NAME].subscriptions[EVENT]``; returns what credentials still miss."""
+    secrets, for_subscriptions = subscription_secrets.split(secrets)
     rows = {r.name: r for r in session.scalars(select(AuthenticationConfig).where(
         AuthenticationConfig.name.in_(list(secrets))))}
     errors = [ConfigError(f"secrets[{n}]", "(credential)", "no credential of that name")
@@ -802,4 +828,5 @@ def bind_secrets(session: Session, vault: Vault, secrets: Secrets,
                                    and n not in secrets[name])
         ctx.record("credential.update", f"secrets bound to credential {name!r}",
                    auth_config_id=str(row.id), fields=["credentials"])
+    _bind_subscription_secrets(ctx, for_subscriptions)
     return missing

@@ -167,10 +167,36 @@ def test_config_export_names_the_secret_and_an_import_reports_it_missing(api: Ap
             f"/event-subscriptions/{new['id']}/deliveries").json()["items"]
             if d["status"] == "failed"], timeout=20)
         assert "slack_url of the subscription is not set" in json.dumps(failed)
-        resp = api.put(f"/event-subscriptions/{new['id']}",
-                       {"action_config": {**new["action_config"],
-                                          "slack_url": f"{slack.url}/{TOKEN}"}})
+        # Bound by the name the import reported it under, like a credential's secrets; a bad
+        # value or an unknown name is refused naming the field, never echoing the value.
+        bad = api.post("/config/secrets", {"secrets": {
+            where: {"slack_url": "not-a-url-" + TOKEN},
+            "instances[Nobody].subscriptions[sync.completed]": {"slack_url": slack.url}}})
+        assert bad.status_code == 422, bad.text
+        assert TOKEN not in bad.text
+        assert {"instances[Nobody]" in e["field"] for e in bad.json()["errors"]} == {True}
+        bad = api.post("/config/secrets", {"secrets": {where: {"slack_url": "nope-" + TOKEN}}})
+        assert bad.status_code == 422, bad.text
+        assert TOKEN not in bad.text
+        assert any(e["field"].endswith("slack_url") for e in bad.json()["errors"])
+        resp = api.post("/config/secrets", {"secrets": {where: {
+            "slack_url": f"{slack.url}/{TOKEN}"}}})
         assert resp.status_code == 200, resp.text
+        assert TOKEN not in resp.text
+        assert api.get(f"/event-subscriptions/{new['id']}").json()["secret_hints"] == {
+            "slack_url": "http://127.0.0.1/…"}
+        assert api.post("/config/import", {"document": exported}).json()[
+            "missing_secrets"] == {}
         _posts(api, instance["id"], slack, 1)
         assert api.get("/config/export").text == exported
+
+        # An import can bind it in the same step, from its secrets.
+        assert api.delete(f"/event-subscriptions/{new['id']}").status_code == 204
+        result = api.post("/config/import", {"document": exported, "secrets": {
+            where: {"slack_url": f"{slack.url}/{TOKEN}"}}}).json()
+        assert result["applied"]
+        assert result["missing_secrets"] == {}
+        [new] = api.get("/event-subscriptions").json()["items"]
+        assert new["secret_hints"] == {"slack_url": "http://127.0.0.1/…"}
+        _posts(api, instance["id"], slack, 2)
         _nowhere(api, instance["id"], new["id"])

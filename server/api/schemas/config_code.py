@@ -14,7 +14,9 @@ class ConfigImportRequest(BaseModel):
                         "custom connectors the file does not list")
     secrets: NamedSecrets = Field(
         default_factory=dict, description="Secret values by credential name: "
-        "`{\"github-token\": {\"token\": \"…\"}}`; never echoed back")
+        "`{\"github-token\": {\"token\": \"…\"}}`, or by subscription: "
+        "`{\"instances[NAME].subscriptions[EVENT]\": {\"slack_url\": \"…\"}}`; never echoed "
+        "back")
 
 
 class ChangeRead(BaseModel):
@@ -30,13 +32,14 @@ class ConfigImportResult(BaseModel):
     missing_secrets: dict[str, list[str]] = Field(
         description="Secret fields still to set: by credential name (bind with POST "
                     "/config/secrets), or `instances[NAME].subscriptions[EVENT]` for a "
-                    "subscription's Slack URL (set with PUT /event-subscriptions/{id})")
+                    "subscription's Slack URL (bound by that name the same way)")
 
 
 class SecretsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    secrets: NamedSecrets
+    secrets: NamedSecrets = Field(description="As in an import: by credential name, or "
+                                  "`instances[NAME].subscriptions[EVENT]` for a subscription")
 
 
 class SecretsResult(BaseModel):
