@@ -19,6 +19,7 @@ from server.config import Settings
 from server.db import migrate
 from server.db.engine import make_engine, make_session_factory
 from server.db.models import Principal, PrincipalKind, Role
+from server.events.parser_process import ParserProcess
 from server.security.local_token import store_local_token
 from server.security.tokens import has_principals, issue_token
 from server.webhooks.asgi import WebhookFastPath
@@ -78,6 +79,11 @@ def serve(settings: Settings) -> None:
     served = WebhookFastPath(app, app.state.webhook_intake)
     config = uvicorn.Config(served, host=settings.host, port=settings.port, log_config=None,
                             timeout_graceful_shutdown=10)
+    # PostgreSQL: deliveries are parsed and events dispatched by a child process, so this
+    # one's interpreter serves requests (issue 6); it stops with the agent, after the server.
+    parser = None if settings.is_sqlite else ParserProcess(settings, app.state.event_worker)
+    if parser is not None:
+        parser.start()
     # uvicorn.Server handles SIGINT/SIGTERM: it stops accepting, finishes requests and runs the
     # lifespan shutdown (which stops the scheduler). Then it re-raises the signal to the
     # handler that was there before; ours turn that into a clean exit (status 0, no traceback).
@@ -87,6 +93,8 @@ def serve(settings: Settings) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        if parser is not None:
+            parser.stop()
         engine.dispose()
         if lock is not None:
             lock.release()

@@ -2,7 +2,11 @@
 
 It wakes when this agent stored a delivery or an event, and polls every ``poll`` seconds for
 work other agents queued. Actions run concurrently (at most ``parallel``), each on its own
-claim, so a slow receiver holds up nothing else.
+claim, so a slow receiver holds up nothing else. On PostgreSQL the agent hands parsing and
+dispatching to a process of their own (:meth:`EventWorker.hand_off`,
+:mod:`server.events.parser_process`): the intake then has this process's interpreter to
+itself, and the worker here runs the actions (a sync started by an event runs in the
+agent's own sync manager).
 """
 
 from __future__ import annotations
@@ -15,33 +19,30 @@ import logging
 import re
 import time
 import uuid
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 import httpx
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.sdk import ConnectorError
 from connectors.sdk.http.guard import AddressPolicy, guarded_transport
-from connectors.sdk.webhooks import WebhookRequest
 from server.config import Settings
 from server.db.models import (
     AuthenticationConfig,
-    DeliveryStatus,
     EventAction,
     EventSubscription,
     InstanceStatus,
     IntegrationInstance,
-    LogType,
     OutboxEvent,
     SyncSchedule,
     TriggerType,
-    WebhookDelivery,
-    WebhookScheme,
 )
 from server.db.types import utcnow
 from server.events import action_secrets, configs, outbox
-from server.events.emit import emit, emit_many, event_row
+from server.events.deliveries import DELIVERY_BATCH, DeliveryParser
+from server.events.emit import emit
 from server.events.filters import MISSING, resolve
 from server.events.notify import NotifyError, send_email
 from server.events.signing import signing_secrets
@@ -56,35 +57,18 @@ log = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
 CREDENTIAL_CHECK_SECONDS = 3600.0
-#: Deliveries parsed and committed together by one worker step.
-DELIVERY_BATCH = 500
 #: While work keeps being queued (an intake burst: the intake wakes the worker after every
 #: commit), the worker takes small batches and pauses twice as long as each step took (at
 #: least ``BUSY_PAUSE``). Acknowledging deliveries then keeps most of the process's one
 #: interpreter (the GIL): on the webhook bench at 2,000/s, a worker taking full batches
 #: meanwhile put the intake's p50 at 0.5-0.8 s; with it stopped, about 10 ms. The events
 #: follow later, and once the oldest waiting delivery is ``MAX_LAG`` behind the worker takes
-#: full batches without pausing again (the acknowledgements slow down instead).
+#: full batches without pausing again (the acknowledgements slow down instead). None of this
+#: applies when another process parses the deliveries (:meth:`EventWorker.hand_off`).
 BUSY_WINDOW = 0.05
 BUSY_BATCH = 100
 BUSY_PAUSE = 0.05
 MAX_LAG = 10.0
-#: An event parsed from a delivery: type, data, its own time (ISO text) if it has one.
-ParsedEvent = tuple[str, dict[str, Any], str | None]
-
-
-class ClaimedDelivery(NamedTuple):
-    """What parsing a stored delivery needs (plain columns: no ORM object per delivery)."""
-
-    id: uuid.UUID
-    instance_id: uuid.UUID
-    delivery_id: str
-    scheme: WebhookScheme
-    headers: dict[str, Any]
-    body: bytes
-    received_at: dt.datetime
-
-
 def render(template: Any, doc: dict[str, Any]) -> Any:
     """``${data.instance}`` placeholders from the event envelope, in strings, lists, objects.
 
@@ -139,6 +123,9 @@ class EventWorker:
         self._last_credential_check = 0.0
         self._last_wake = 0.0  # monotonic time work was last queued from outside
         self._lagging = False  # the oldest delivery claimed last waited over MAX_LAG
+        self.parser = DeliveryParser(session_factory, registry, vault, agent_id)
+        #: Wakes the process deliveries and dispatching were handed to (None: done here).
+        self._elsewhere: Callable[[], None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -156,7 +143,27 @@ class EventWorker:
 
     def wake(self) -> None:
         """Work was queued (callable from any thread)."""
+        elsewhere = self._elsewhere
+        if elsewhere is not None:  # its process parses and dispatches, then calls notify()
+            elsewhere()
+            return
         self._last_wake = time.monotonic()
+        self._kick()
+
+    def hand_off(self, wake: Callable[[], None]) -> None:
+        """Another process parses deliveries and dispatches events from now on.
+
+        ``wake`` tells it work was queued; it calls :meth:`notify` when it made some here.
+        """
+        self._elsewhere = wake
+
+    def take_back(self) -> None:
+        """Parse and dispatch in this process again (the other one could not run)."""
+        self._elsewhere = None
+        self._kick()
+
+    def notify(self) -> None:
+        """The other process dispatched events: look for actions now (any thread)."""
         self._kick()
 
     def _kick(self) -> None:
@@ -166,7 +173,8 @@ class EventWorker:
 
     def yielding(self) -> bool:
         """Work is being queued right now and the events are not too far behind."""
-        return (time.monotonic() - self._last_wake < BUSY_WINDOW) and not self._lagging
+        return (self._elsewhere is None and time.monotonic() - self._last_wake < BUSY_WINDOW
+                and not self._lagging)
 
     async def _main(self) -> None:
         assert self._wake is not None
@@ -186,9 +194,11 @@ class EventWorker:
 
     async def tick(self) -> bool:
         """One round: deliveries -> events -> actions. True when it found work."""
-        batch = BUSY_BATCH if self.yielding() else DELIVERY_BATCH
-        busy = await self._deliveries(batch)
-        busy |= bool(await asyncio.to_thread(self._dispatch, batch))
+        busy = False
+        if self._elsewhere is None:
+            batch = BUSY_BATCH if self.yielding() else DELIVERY_BATCH
+            busy = await self._deliveries(batch)
+            busy |= bool(await asyncio.to_thread(self._dispatch, batch))
         if time.monotonic() - self._last_credential_check > CREDENTIAL_CHECK_SECONDS:
             self._last_credential_check = time.monotonic()
             await asyncio.to_thread(self.check_credentials)
@@ -210,125 +220,17 @@ class EventWorker:
     # ---- inbound deliveries ----------------------------------------------------------------
 
     async def _deliveries(self, limit: int = DELIVERY_BATCH) -> bool:
-        """Parse a batch of stored deliveries and record them in one transaction.
-
-        One claim, one connector per instance and one commit (one audit-chain append) per
-        batch: per-delivery transactions held the event loop's thread and the chain lock for
-        each delivery, and could not keep up with the intake (issue 6).
-        """
-        claimed = await asyncio.to_thread(self._claim_deliveries, limit)
+        """Parse a batch of stored deliveries (:class:`DeliveryParser`) in this process."""
+        claimed = await asyncio.to_thread(self.parser.claim, limit)
         self._lagging = bool(claimed) and (
             utcnow() - min(d.received_at for d in claimed)).total_seconds() > MAX_LAG
         if not claimed:
             return False
-        connectors = await asyncio.to_thread(self._connectors, claimed)
-        outcomes: list[tuple[ClaimedDelivery, list[ParsedEvent], str | None]] = []
-        try:
-            for delivery in claimed:
-                events, error = await self._parse_delivery(
-                    delivery, connectors.get(delivery.instance_id))
-                outcomes.append((delivery, events, error))
-        finally:
-            for connector in connectors.values():
-                if connector is not None:
-                    await connector.aclose()
-        await asyncio.to_thread(self._finish_deliveries, outcomes)
+        connectors = await asyncio.to_thread(self.parser.connectors, claimed)
+        outcomes = await self.parser.parse_all(claimed, connectors)
+        await asyncio.to_thread(self.parser.finish, outcomes)
         self._kick()
         return True
-
-    def _claim_deliveries(self, limit: int = DELIVERY_BATCH) -> list[ClaimedDelivery]:
-        now = utcnow()
-        with self.session_factory() as session:
-            rows = [ClaimedDelivery(*row) for row in session.execute(
-                select(WebhookDelivery.id, WebhookDelivery.instance_id,
-                       WebhookDelivery.delivery_id, WebhookDelivery.scheme,
-                       WebhookDelivery.headers, WebhookDelivery.body,
-                       WebhookDelivery.received_at).where(
-                    WebhookDelivery.status == DeliveryStatus.RECEIVED,
-                    or_(WebhookDelivery.claimed_until.is_(None),
-                        WebhookDelivery.claimed_until < now))
-                .order_by(WebhookDelivery.received_at).limit(limit)
-                .with_for_update(skip_locked=True))]
-            if rows:
-                session.execute(
-                    update(WebhookDelivery)
-                    .where(WebhookDelivery.id.in_([r.id for r in rows]))
-                    .values(claimed_by=self.agent_id, claimed_until=now + outbox.CLAIM)
-                    .execution_options(synchronize_session=False))
-            session.commit()
-            return rows
-
-    def _connectors(self, deliveries: list[ClaimedDelivery]) -> dict[uuid.UUID, Any]:
-        """One connector per instance whose deliveries it verifies (None: unavailable)."""
-        wanted = {d.instance_id for d in deliveries if d.scheme == WebhookScheme.CONNECTOR}
-        out: dict[uuid.UUID, Any] = {}
-        if not wanted:
-            return out
-        with self.session_factory() as session:
-            for instance_id in wanted:
-                instance = session.get(IntegrationInstance, instance_id)
-                try:
-                    out[instance_id] = (build_connector(session, self.registry, self.vault,
-                                                        instance) if instance else None)
-                except ConnectorError as exc:
-                    log.warning("webhook deliveries of instance %s: connector unavailable: %s",
-                                instance_id, exc)
-                    out[instance_id] = None
-        return out
-
-    async def _parse_delivery(self, delivery: ClaimedDelivery, connector: Any
-                              ) -> tuple[list[ParsedEvent], str | None]:
-        events: list[ParsedEvent] = []
-        try:
-            if connector is not None:
-                request = WebhookRequest(body=delivery.body, headers=delivery.headers,
-                                         received_at=delivery.received_at.timestamp())
-                key = connector.metadata.key
-                for parsed in await connector.parse_webhook(request):
-                    kind = (parsed.type if parsed.type.startswith(f"{key}.")
-                            else f"{key}.{parsed.type}")
-                    events.append((kind, parsed.payload, parsed.occurred_at))
-            else:
-                events.append(_generic_event(delivery.body))
-        except ConnectorError as exc:
-            return [], exc.message
-        except ValueError:
-            return [], "the body is not valid JSON"
-        return events, None
-
-    def _finish_deliveries(
-        self, outcomes: list[tuple[ClaimedDelivery, list[ParsedEvent], str | None]]) -> None:
-        """Events, delivery status and one log/audit entry per delivery, committed together."""
-        with self.session_factory() as session:
-            now = utcnow()
-            present = set(session.scalars(select(WebhookDelivery.id).where(
-                WebhookDelivery.id.in_([d.id for d, _, _ in outcomes]))))
-            rows: list[dict[str, Any]] = []
-            updates: list[dict[str, Any]] = []
-            for delivery, events, error in outcomes:
-                if delivery.id not in present:  # deleted meanwhile (its instance was)
-                    continue
-                for i, (event_type, data, occurred) in enumerate(events):
-                    rows.append(event_row(
-                        event_type, {**data, "_delivery_id": delivery.delivery_id},
-                        dedupe_key=f"webhook:{delivery.id}:{i}",
-                        instance_id=delivery.instance_id, occurred_at=_occurred(occurred),
-                        now=now))
-                updates.append({
-                    "b_id": delivery.id, "b_events": len(events) if error is None else 0,
-                    "b_status": DeliveryStatus.PROCESSED if error is None
-                    else DeliveryStatus.FAILED,
-                    "b_error": error[:2000] if error is not None else None})
-                _record_delivery(session, delivery, events, error)
-            emit_many(session, rows)
-            if updates:
-                table: Table = WebhookDelivery.__table__  # type: ignore[assignment]
-                session.connection().execute(
-                    update(table).where(table.c.id == bindparam("b_id")).values(
-                        status=bindparam("b_status"), events=bindparam("b_events"),
-                        error=bindparam("b_error"), processed_at=now, claimed_by=None,
-                        claimed_until=None), updates)
-            session.commit()
 
     # ---- credential expiry -------------------------------------------------------------------
 
@@ -589,45 +491,3 @@ class EventWorker:
                                    permanent=True) from None
             session.commit()
             return connector
-
-
-def _record_delivery(session: Session, delivery: ClaimedDelivery, events: list[ParsedEvent],
-                     error: str | None) -> None:
-    """The delivery's log entry (and so its audit-trail entry)."""
-    if error is None:
-        activity.record(session, "webhook.delivery",
-                        f"webhook delivery {delivery.delivery_id} processed: "
-                        f"{len(events)} event(s) "
-                        f"({', '.join(sorted({e[0] for e in events})) or 'none'})",
-                        instance_id=delivery.instance_id,
-                        details={"delivery_id": delivery.delivery_id,
-                                 "id": str(delivery.id), "events": len(events)})
-    else:
-        activity.record(session, "webhook.delivery",
-                        f"webhook delivery {delivery.delivery_id} could not be parsed: "
-                        f"{error}", log_type=LogType.WARNING,
-                        instance_id=delivery.instance_id,
-                        details={"delivery_id": delivery.delivery_id,
-                                 "id": str(delivery.id)})
-
-
-def _occurred(occurred: str | None) -> dt.datetime | None:
-    """An event's own time from its ISO text; None (now) when absent or unreadable."""
-    if not occurred:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(occurred.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when
-
-
-def _generic_event(body: bytes) -> tuple[str, dict[str, Any], str | None]:
-    data = json.loads(body)
-    if not isinstance(data, dict):
-        data = {"body": data}
-    kind = data.get("type")
-    event_type = (f"webhook.{kind}" if isinstance(kind, str)
-                  and re.fullmatch(r"[A-Za-z0-9_.\-]{1,150}", kind) else "webhook.received")
-    stamp = data.get("timestamp")
-    return event_type, data, stamp if isinstance(stamp, str) else None

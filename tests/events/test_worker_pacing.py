@@ -11,8 +11,10 @@ from unittest.mock import MagicMock
 
 from server.db.models import WebhookScheme
 from server.db.types import utcnow
+from server.events import deliveries
 from server.events import worker as worker_module
-from server.events.worker import ClaimedDelivery, EventWorker
+from server.events.deliveries import ClaimedDelivery
+from server.events.worker import EventWorker
 
 
 def _worker() -> EventWorker:
@@ -43,9 +45,9 @@ def test_stops_yielding_when_the_oldest_delivery_waited_too_long(monkeypatch: An
         limits.append(limit)
         return [_claimed(age)]
 
-    monkeypatch.setattr(worker, "_claim_deliveries", claim)
-    monkeypatch.setattr(worker, "_connectors", lambda claimed: {})
-    monkeypatch.setattr(worker, "_finish_deliveries", lambda out: finished.append(len(out)))
+    monkeypatch.setattr(worker.parser, "claim", claim)
+    monkeypatch.setattr(worker.parser, "connectors", lambda claimed: {})
+    monkeypatch.setattr(worker.parser, "finish", lambda out: finished.append(len(out)))
     monkeypatch.setattr(worker, "_dispatch", lambda limit: 0)
     monkeypatch.setattr(worker, "_claim", list)
     monkeypatch.setattr(worker, "check_credentials", lambda: 0)
@@ -62,5 +64,5 @@ def test_stops_yielding_when_the_oldest_delivery_waited_too_long(monkeypatch: An
     assert not worker.yielding()  # too far behind: full batches, no pause
     asyncio.run(tick_while_busy())
     assert limits == [worker_module.BUSY_BATCH, worker_module.BUSY_BATCH,
-                      worker_module.DELIVERY_BATCH]
+                      deliveries.DELIVERY_BATCH]
     assert finished == [1, 1, 1]
