@@ -223,7 +223,8 @@ def evaluate_instance(session: Session, instance: IntegrationInstance,
     now = now or utcnow()
     session.flush()
     outcome = Outcome()
-    current = {c.key: c for c in detect(gather(session, instance, now), config)}
+    facts = gather(session, instance, now, requests_24h=False)  # detect needs only the hour
+    current = {c.key: c for c in detect(facts, config)}
     live = {str(a.active_key): a for a in session.scalars(select(Alert).where(
         Alert.instance_id == instance.id, Alert.active_key.is_not(None)))}
     for key, condition in current.items():

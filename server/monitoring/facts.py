@@ -78,7 +78,11 @@ def schedule_interval(schedule: SyncSchedule, now: dt.datetime) -> dt.timedelta 
     return None
 
 
-def gather(session: Session, instance: IntegrationInstance, now: dt.datetime) -> InstanceFacts:
+def gather(session: Session, instance: IntegrationInstance, now: dt.datetime, *,
+           requests_24h: bool = True) -> InstanceFacts:
+    """The instance's facts. ``requests_24h=False`` (alerts, at every sync's end) counts only
+    the last hour's throttled requests, in the database: the 24 h figures (health scores) read
+    every request sample of a day, which grows with the instance's traffic."""
     facts = InstanceFacts(instance=instance, now=now)
     iid: uuid.UUID = instance.id
     facts.recent = list(session.scalars(
@@ -97,16 +101,21 @@ def gather(session: Session, instance: IntegrationInstance, now: dt.datetime) ->
         SyncSchedule.instance_id == iid, SyncSchedule.is_active.is_(True)))]
     known = [i for i in intervals if i is not None]
     facts.expected_every = min(known) if known else None
-    rows = session.execute(select(MetricSample.duration_ms, MetricSample.throttled,
-                                  MetricSample.recorded_at).where(
-        MetricSample.instance_id == iid, MetricSample.kind == SampleKind.REQUEST,
-        MetricSample.recorded_at >= now - WINDOW)).all()
-    facts.requests_24h = len(rows)
-    facts.throttled_24h = sum(1 for r in rows if r.throttled)
     hour_ago = now - dt.timedelta(hours=1)
-    facts.throttled_1h = sum(1 for r in rows if r.throttled and r.recorded_at >= hour_ago)
-    if rows:
-        facts.p95_ms_24h = percentile(sorted(float(r.duration_ms) for r in rows), 95)
+    if requests_24h:
+        rows = session.execute(select(MetricSample.duration_ms, MetricSample.throttled,
+                                      MetricSample.recorded_at).where(
+            MetricSample.instance_id == iid, MetricSample.kind == SampleKind.REQUEST,
+            MetricSample.recorded_at >= now - WINDOW)).all()
+        facts.requests_24h = len(rows)
+        facts.throttled_24h = sum(1 for r in rows if r.throttled)
+        facts.throttled_1h = sum(1 for r in rows if r.throttled and r.recorded_at >= hour_ago)
+        if rows:
+            facts.p95_ms_24h = percentile(sorted(float(r.duration_ms) for r in rows), 95)
+    else:
+        facts.throttled_1h = session.scalar(select(func.count()).select_from(MetricSample).where(
+            MetricSample.instance_id == iid, MetricSample.kind == SampleKind.REQUEST,
+            MetricSample.recorded_at >= hour_ago, MetricSample.throttled.is_(True))) or 0
     if instance.auth_config_id is not None:
         facts.credential = session.get(AuthenticationConfig, instance.auth_config_id)
     return facts
