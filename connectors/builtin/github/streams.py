@@ -376,6 +376,27 @@ class _AlertStream(_GitHubStream):
     permission_hint: ClassVar[str] = ""
 
 
+def _alert_schema(**properties: dict[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of an alert stream's record: the fields every alert kind has, plus its
+    own (``updated_at`` is nullable for code scanning alerts, never for Dependabot's)."""
+    return {
+        "type": "object",
+        "required": ["id", "number", "state", "repository", "updated_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "number": {"type": "integer"},
+            "state": {"type": "string"},
+            "repository": {"type": "string"},
+            "repository_id": {"type": "integer"},
+            "html_url": {"type": "string"},
+            "created_at": {"type": "string"},
+            "fixed_at": _n("string"),
+            "dismissed_at": _n("string"),
+            **properties,
+        },
+    }
+
+
 class DependabotAlerts(_AlertStream):
     name = "dependabot_alerts"
     description = "Dependabot alerts (vulnerable dependencies) of every repository."
@@ -385,34 +406,21 @@ class DependabotAlerts(_AlertStream):
         "Give the token the 'Dependabot alerts: read' permission (fine-grained / GitHub App) "
         "or the 'security_events' scope (classic)."
     )
-    json_schema = {
-        "type": "object",
-        "required": ["id", "number", "state", "repository", "updated_at"],
-        "properties": {
-            "id": {"type": "string"},
-            "number": {"type": "integer"},
-            "state": {"type": "string"},
-            "repository": {"type": "string"},
-            "repository_id": {"type": "integer"},
-            "dependency": {"type": "object"},
-            "security_advisory": {
-                "type": "object",
-                "properties": {
-                    "ghsa_id": {"type": "string"},
-                    "cve_id": _n("string"),
-                    "summary": {"type": "string"},
-                    "severity": {"type": "string"},
-                },
+    json_schema = _alert_schema(
+        dependency={"type": "object"},
+        security_advisory={
+            "type": "object",
+            "properties": {
+                "ghsa_id": {"type": "string"},
+                "cve_id": _n("string"),
+                "summary": {"type": "string"},
+                "severity": {"type": "string"},
             },
-            "security_vulnerability": {"type": "object"},
-            "html_url": {"type": "string"},
-            "created_at": {"type": "string"},
-            "updated_at": {"type": "string"},
-            "dismissed_at": _n("string"),
-            "dismissed_reason": _n("string"),
-            "fixed_at": _n("string"),
         },
-    }
+        security_vulnerability={"type": "object"},
+        updated_at={"type": "string"},
+        dismissed_reason=_n("string"),
+    )
 
     def disabled(self, response: httpx.Response) -> bool:
         return response.status_code == 403 and "disabled" in _message(response).lower()
@@ -428,33 +436,20 @@ class CodeScanningAlerts(_AlertStream):
         "Give the token the 'Code scanning alerts: read' permission (fine-grained / GitHub "
         "App) or the 'security_events' scope (classic)."
     )
-    json_schema = {
-        "type": "object",
-        "required": ["id", "number", "state", "repository", "updated_at"],
-        "properties": {
-            "id": {"type": "string"},
-            "number": {"type": "integer"},
-            "state": {"type": "string"},
-            "repository": {"type": "string"},
-            "repository_id": {"type": "integer"},
-            "rule": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "severity": _n("string"),
-                    "security_severity_level": _n("string"),
-                    "description": {"type": "string"},
-                },
+    json_schema = _alert_schema(
+        rule={
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "severity": _n("string"),
+                "security_severity_level": _n("string"),
+                "description": {"type": "string"},
             },
-            "tool": {"type": "object"},
-            "most_recent_instance": {"type": "object"},
-            "html_url": {"type": "string"},
-            "created_at": {"type": "string"},
-            "updated_at": _n("string"),
-            "fixed_at": _n("string"),
-            "dismissed_at": _n("string"),
         },
-    }
+        tool={"type": "object"},
+        most_recent_instance={"type": "object"},
+        updated_at=_n("string"),
+    )
 
     def disabled(self, response: httpx.Response) -> bool:
         text = _message(response).lower()
