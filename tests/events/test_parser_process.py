@@ -100,21 +100,24 @@ def test_child_parses_restarts_and_stops_with_the_agent(db_url: str, backend: st
             return
         assert len(children) == 1, children
         os.kill(children[0], signal.SIGKILL)
-        restarted = wait_for(lambda: [p for p in _children(agent.proc.pid)
-                                      if p != children[0]], timeout=30)
+        first = agent.proc
+        restarted = wait_for(lambda: [p for p in _children(first.pid) if p != children[0]],
+                             timeout=30)
         _send(agent, path, hook["new_secret"], 5)
         wait_for(lambda: _count(db_url, OutboxEvent) >= 10, timeout=30)
         assert _count(db_url, WebhookDelivery) == 10
 
-        agent.proc.send_signal(signal.SIGKILL)  # the child sees its stdin close
-        agent.proc.wait(timeout=10)
+        first.send_signal(signal.SIGKILL)  # the child sees its stdin close
+        first.wait(timeout=10)
         wait_for(lambda: not _alive(restarted[0]), timeout=30)
 
         agent.launch()  # stopped cleanly, the agent stops its child and exits with 0
         agent.wait_ready(agent.token)
-        child = wait_for(lambda: _children(agent.proc.pid) if agent.proc else [], timeout=30)
-        agent.proc.terminate()
-        assert agent.proc.wait(timeout=30) == 0
+        second = agent.proc
+        assert second is not None
+        child = wait_for(lambda: _children(second.pid), timeout=30)
+        second.terminate()
+        assert second.wait(timeout=30) == 0
         assert not _alive(child[0])
     finally:
         agent.stop()
