@@ -30,6 +30,10 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME))
 
 
+#: The default of ``max_parallel_syncs`` on PostgreSQL (see the setting).
+POSTGRES_PARALLEL_SYNCS = 64
+
+
 class SettingsError(Exception):
     """Settings that cannot be used; the message is one line naming the setting."""
 
@@ -44,7 +48,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     allow_third_party_plugins: bool = True
-    #: Most syncs the agent runs at once (each instance runs one sync at a time).
+    #: Most syncs the agent runs at once (each instance runs one sync at a time). Unset:
+    #: 4 on SQLite (one writer at a time), 64 on PostgreSQL, where a sync mostly waits on
+    #: its API and borrows a pooled connection only for its short database steps.
     max_parallel_syncs: int = Field(default=4, ge=1, le=256)
     #: Start the demo sandbox (simulators and demo instances) with the agent.
     demo: bool = False
@@ -102,6 +108,8 @@ class Settings(BaseSettings):
     def _default_database(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'simpletrust.db'}"
+        if "max_parallel_syncs" not in self.model_fields_set and not self.is_sqlite:
+            self.max_parallel_syncs = POSTGRES_PARALLEL_SYNCS
         return self
 
     @property
