@@ -42,6 +42,18 @@ def test_postgres_urls_use_psycopg3(tmp_path: Path) -> None:
     assert settings.database_url == "postgresql+psycopg://u@db/x"
 
 
+def test_parallel_syncs_default_by_database(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(data_dir=tmp_path).max_parallel_syncs == 4  # SQLite: one writer
+    on_postgres = load_settings(database_url="postgresql://u@db/x", data_dir=tmp_path)
+    assert on_postgres.max_parallel_syncs == 64
+    assert load_settings(database_url="postgresql://u@db/x", data_dir=tmp_path,
+                         max_parallel_syncs=4).max_parallel_syncs == 4  # set: kept
+    monkeypatch.setenv("SIMPLETRUST_MAX_PARALLEL_SYNCS", "8")
+    assert load_settings(database_url="postgresql://u@db/x",
+                         data_dir=tmp_path).max_parallel_syncs == 8
+
+
 @pytest.mark.parametrize(
     ("env", "named"),
     [
