@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from connectors.sdk import errors as e
-from connectors.sdk.http import AddressPolicy, HttpClient, RetryPolicy
+from connectors.sdk.http import AddressPolicy, HttpClient, RetryPolicy, guard
 from connectors.sdk.http.guard import GuardedNetworkBackend, check_ip
 
 from .servers import Reply, serve
@@ -114,3 +114,23 @@ async def test_non_http_schemes_refused():
     async with HttpClient(policy=AddressPolicy(allow_loopback=True)) as http:
         with pytest.raises(e.ConfigError):
             await http.get("file:///etc/passwd")
+
+
+async def test_a_host_name_is_resolved_per_connection_not_per_request(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connect-time check covers the default transport: no DNS query per request."""
+    resolved: list[str] = []
+    real = guard.resolve_and_check
+
+    async def counting(host: str, port: int, policy: AddressPolicy) -> list[str]:
+        resolved.append(host)
+        return await real(host, port, policy)
+
+    monkeypatch.setattr(guard, "resolve_and_check", counting)
+    with serve(lambda r: Reply(200, {})) as server:
+        localhost = server.url.replace("127.0.0.1", "localhost")
+        async with HttpClient(localhost, policy=AddressPolicy(allow_loopback=True)) as http:
+            for _ in range(3):
+                await http.get("/x")
+    assert len(server.seen) == 3
+    assert resolved == ["localhost"]  # once, when the one keep-alive connection opened

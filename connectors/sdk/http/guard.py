@@ -187,11 +187,19 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
-    """Checks every request's destination (each redirect hop too) before ``inner`` sends it."""
+    """Checks every request's destination (each redirect hop too) before ``inner`` sends it.
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, policy: AddressPolicy) -> None:
+    ``connect_checked``: ``inner`` connects only through :class:`GuardedNetworkBackend`, which
+    resolves and checks every host name when it opens a connection. Then a name is not
+    resolved again before each request (a thread-pool hop and a DNS query per request, for a
+    connection that is usually reused); address literals are still refused here, early.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, policy: AddressPolicy, *,
+                 connect_checked: bool = False) -> None:
         self._inner = inner
         self.policy = policy
+        self.connect_checked = connect_checked
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -199,8 +207,13 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             raise BlockedAddressError(f"Only http and https URLs are allowed, not {url.scheme!r}.")
         if not url.host:
             raise BlockedAddressError("The URL has no host.")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        await resolve_and_check(url.host, port, self.policy)
+        if self.connect_checked:
+            literal = _literal(url.host)
+            if literal is not None:
+                check_ip(literal, self.policy)
+        else:
+            port = url.port or (443 if url.scheme == "https" else 80)
+            await resolve_and_check(url.host, port, self.policy)
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -235,16 +248,18 @@ def guarded_transport(
             retries=retries,
             trust_env=False,
         )
-        _install_backend(http, policy)
-        inner = http
+        return GuardedTransport(http, policy, connect_checked=_install_backend(http, policy))
     return GuardedTransport(inner, policy)
 
 
-def _install_backend(transport: httpx.AsyncHTTPTransport, policy: AddressPolicy) -> None:
-    """Put :class:`GuardedNetworkBackend` under httpx's pool (httpx offers no public hook)."""
+def _install_backend(transport: httpx.AsyncHTTPTransport, policy: AddressPolicy) -> bool:
+    """Put :class:`GuardedNetworkBackend` under httpx's pool (httpx offers no public hook);
+    False if this httpx version has no such place (then every request is resolved first)."""
     pool = getattr(transport, "_pool", None)
     if pool is not None and hasattr(pool, "_network_backend"):
         pool._network_backend = GuardedNetworkBackend(policy)
+        return True
+    return False
 
 
 def policy_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
