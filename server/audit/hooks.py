@@ -1,7 +1,8 @@
 """Session hooks that turn changes into revisions and audit entries at commit.
 
 Installed once for every SQLAlchemy session of the process (:func:`install`). A commit with
-nothing to audit costs one ``session.flush()`` of an already clean session.
+nothing to audit costs one ``session.flush()`` of an already clean session; one that changed
+only runtime state of a tracked object, a read of its latest revision (no chain lock).
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from server.audit import chain
-from server.db.models import AuthenticationConfig
+from server.audit.canonical import content_hash
+from server.db.models import AuthenticationConfig, ConfigRevision
 from server.revisions import tracking
+from server.revisions.snapshots import snapshot
 
 _installed = False
 _lock = threading.Lock()
@@ -54,13 +57,39 @@ def _credential_uses(session: Session, notes: list[chain.Note]) -> list[chain.No
         for cid, obj in sorted(used.items(), key=lambda kv: str(kv[0]))]
 
 
+def _revision_due(session: Session) -> bool:
+    """Whether a tracked change will make a revision, read before taking the chain lock.
+
+    Runtime state of tracked objects (an instance's last connection, its status) changes far
+    more often than configuration, and makes no revision; taking the chain's one-row lock to
+    find that out queued every such commit of every agent behind each other. The same test
+    :func:`server.revisions.tracking.write` makes, without writing.
+    """
+    changed: dict[tracking.Key, tracking.Change] = session.info.get(tracking.CHANGED) or {}
+    for (object_type, object_id), change in changed.items():
+        if change.kind != "update":
+            return True
+        last = session.execute(
+            select(ConfigRevision.content_hash, ConfigRevision.operation)
+            .where(ConfigRevision.object_type == object_type,
+                   ConfigRevision.object_id == object_id)
+            .order_by(ConfigRevision.revision.desc()).limit(1)).first()
+        if last is None or last.operation == "delete" or \
+                last.content_hash != content_hash(snapshot(session, change.obj)):
+            return True
+    return False
+
+
 def _before_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint: the outermost commit does the work
     session.flush()
-    if not (tracking.has_pending(session) or session.info.get(chain.PENDING)
-            or session.info.get(USED)):
-        return
+    if not (session.info.get(chain.PENDING) or session.info.get(USED)):
+        if not tracking.has_pending(session):
+            return
+        if not _revision_due(session):
+            tracking.clear(session)
+            return
     head = chain.lock_head(session)
     revisions = tracking.write(session)
     notes = chain.take_pending(session)

@@ -12,7 +12,15 @@ from sqlalchemy import Engine, select
 
 from server.audit.evidence import digest_of, recompute
 from server.db.engine import make_engine, make_session_factory
-from server.db.models import AuditEntry, EvidenceRecord, Role
+from server.db.models import (
+    AuditChainHead,
+    AuditEntry,
+    ConfigRevision,
+    EvidenceRecord,
+    IntegrationInstance,
+    Role,
+)
+from server.db.types import utcnow
 from server.services import activity
 from tests.audit.helpers import verify_db
 from tests.support.api import Api
@@ -159,3 +167,32 @@ def test_syncs_and_credential_uses_are_audited_with_what_was_written(api: Api) -
     assert uses[0]["details"]["for"] == "sync.start"
     assert uses[0]["details"]["name"] == "source-token"
     assert api.get("/audit/verify", role=Role.AUDITOR).json()["ok"] is True
+
+
+def test_runtime_state_of_a_tracked_object_takes_no_chain_lock(api: Api) -> None:
+    """An instance's last connection time is no configuration: no revision, no entry, and
+    the chain's head row is not even locked; a direct configuration edit still is audited."""
+    inst = api.create_instance("Directory", "generic-rest", generic_rest_config(
+        "http://127.0.0.1:9"))
+    factory = make_session_factory(api.engine)
+
+    def head_and_counts() -> tuple[Any, int, int]:
+        with factory() as session:
+            head = session.execute(select(AuditChainHead.seq, AuditChainHead.updated_at)).one()
+            revisions = len(session.scalars(select(ConfigRevision.id)).all())
+            return tuple(head), revisions, len(session.scalars(select(AuditEntry.seq)).all())
+
+    before = head_and_counts()
+    with factory() as session:
+        instance = session.get(IntegrationInstance, uuid.UUID(inst["id"]))
+        assert instance is not None
+        instance.last_connected = utcnow()
+        session.commit()
+    assert head_and_counts() == before  # head row untouched: the lock was never taken
+    with factory() as session:
+        instance = session.get(IntegrationInstance, uuid.UUID(inst["id"]))
+        assert instance is not None
+        instance.name = "Directory (renamed)"
+        session.commit()
+    (seq, _), revisions, entries = head_and_counts()
+    assert (seq, revisions, entries) == (before[0][0] + 1, before[1] + 1, before[2] + 1)
