@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-26 13:20:51.998257
+Create Date: 2026-11-26 16:16:24.899698
 """
 
 from collections.abc import Sequence
@@ -200,6 +200,16 @@ def upgrade() -> None:
         sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_principals")),
         sa.UniqueConstraint("name", name=op.f("uq_principals_name")),
+    )
+    op.create_table(
+        "record_provenance",
+        sa.Column(
+            "provenance",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_record_provenance")),
     )
     op.create_table(
         "sync_seen_keys",
@@ -778,18 +788,14 @@ def upgrade() -> None:
         sa.Column(
             "changed_fields",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column("last_sync_id", sa.Uuid(), nullable=True),
         sa.Column("is_deleted", sa.Boolean(), nullable=False),
         sa.Column("deleted_at", server.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("first_seen_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
-        sa.Column(
-            "provenance",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("provenance_id", sa.Uuid(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
             ["instance_id"],
@@ -1073,7 +1079,7 @@ def upgrade() -> None:
         sa.Column(
             "changed_fields",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "data",
@@ -1083,11 +1089,7 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("sync_id", sa.Uuid(), nullable=True),
         sa.Column("recorded_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
-        sa.Column(
-            "provenance",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("provenance_id", sa.Uuid(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
             ["record_id"],
@@ -1611,6 +1613,7 @@ def downgrade() -> None:
 
     op.drop_table("api_tokens")
     op.drop_table("sync_seen_keys")
+    op.drop_table("record_provenance")
     op.drop_table("principals")
     op.drop_table("integration_connectors")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 import uuid
 from typing import Any
 
@@ -47,13 +48,18 @@ def test_canonical_bytes_of_awkward_values() -> None:
         assert store.canonical_bytes(data) == _reference(data).encode()
 
 
-def test_new_ids_are_distinct_version_4_uuids() -> None:
+def test_new_ids_are_distinct_time_ordered_version_7_uuids() -> None:
+    before = time.time_ns() // 1_000_000
     ids = store.new_ids(2000)
+    after = time.time_ns() // 1_000_000
     assert len(set(ids)) == 2000
     parsed = [uuid.UUID(i) for i in ids]
-    assert {u.version for u in parsed} == {4}
+    assert {u.version for u in parsed} == {7}
     assert {u.variant for u in parsed} == {uuid.RFC_4122}
     assert [str(u) for u in parsed] == ids
+    # The first 48 bits are the Unix time in milliseconds: ids sort by creation time.
+    assert all(before <= u.int >> 80 <= after for u in parsed)
+    assert store.uuid7().version == 7
 
 
 def _scope(instance_id: str) -> store.Scope:

@@ -92,6 +92,20 @@ def test_full_refresh_counts_changes_and_deletions(api: Api, backend: str, size:
         assert record["provenance"]["stream"] == "users"
         assert record["provenance"]["content_hash"] == record["content_hash"]
         assert record["provenance"]["sync_id"] == history[-1]["sync_id"]
+        # Every version keeps its full provenance (stored once per written batch).
+        for version in history:
+            provenance = version["provenance"]
+            assert provenance["instance_id"] == instance["id"]
+            assert provenance["instance"] == instance["name"]
+            assert (provenance["connector"], provenance["stream"]) == ("generic-rest", "users")
+            assert {"connector_version", "api_version", "mapping"} <= provenance.keys()
+            assert provenance["sync_id"] == version["sync_id"]
+            assert provenance["content_hash"] == version["content_hash"]
+        assert "fetched_at" in history[0]["provenance"]
+        assert "deleted_at" in history[1]["provenance"]
+        assert history[0]["changed_fields"] == sorted(history[0]["data"])  # created: all
+        assert history[1]["changed_fields"] == []
+        assert history[1]["sync_id"] != history[0]["sync_id"]
 
 
 def test_failed_records_go_to_dead_letters_without_failing_the_sync(api: Api) -> None:
