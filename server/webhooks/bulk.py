@@ -33,14 +33,17 @@ def insert_or_skip_many(conn: Connection, table: Table, rows: list[dict[str, Any
                         keys: list[str], *, returning: str | None = None) -> list[Any]:
     """Insert ``rows`` (all with the same columns) in the caller's transaction.
 
-    Rows whose ``keys`` are taken are skipped. Returns the ``returning`` column of the rows
-    written (empty without ``returning``).
+    Rows whose ``keys`` are taken are skipped (no ``keys``: none is). Returns the
+    ``returning`` column of the rows written (empty without ``returning``). Column defaults
+    of the model are not applied: give every column the row needs.
     """
     if not rows:
         return []
     if conn.dialect.name == "postgresql":
         return _from_json(conn, table, rows, keys, returning)
-    stmt: Any = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+    stmt: Any = sqlite.insert(table)
+    if keys:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
     if returning is None:
         conn.execute(stmt, rows)
         return []
@@ -62,8 +65,8 @@ def _from_json(conn: Connection, table: Table, rows: list[dict[str, Any]], keys:
         known = [table.c[n] for n in (*names, *keys, *([returning] if returning else []))]
         columns = ", ".join(c.name for c in known[:len(names)])
         sql = (f"INSERT INTO {table.name} ({columns}) "  # noqa: S608 - see above
-               f"SELECT {columns} FROM json_populate_recordset(NULL::{table.name}, %s::json) "
-               f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+               f"SELECT {columns} FROM json_populate_recordset(NULL::{table.name}, %s::json)"
+               + (f" ON CONFLICT ({', '.join(keys)}) DO NOTHING" if keys else "")
                + (f" RETURNING {returning}" if returning else ""))
         binary = tuple(c.name for c in known[:len(names)] if isinstance(c.type, LargeBinary))
         cached = _STATEMENTS[cache_key] = (sql, binary)
