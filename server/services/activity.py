@@ -9,12 +9,14 @@ deleting operational log rows (retention) never touches that chain.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
 from server.audit.recorder import from_activity
 from server.db.models import IntegrationLog, LogType, Principal
+from server.db.types import utcnow
+from server.webhooks.bulk import insert_or_skip_many
 
 
 def record(
@@ -37,3 +39,33 @@ def record(
     from_activity(session, operation, message, principal=principal, instance_id=instance_id,
                   sync_id=sync_id, log_type=log_type, details=details)
     return entry
+
+
+class Entry(NamedTuple):
+    """One log entry of :func:`record_many` (no principal: the agent's own work)."""
+
+    operation: str
+    message: str
+    instance_id: uuid.UUID | None = None
+    log_type: LogType = LogType.INFO
+    details: dict[str, Any] | None = None
+
+
+def record_many(session: Session, entries: list[Entry]) -> None:
+    """:func:`record` for many entries of the agent's own work, as one statement.
+
+    The event worker logs each webhook delivery it parses, hundreds per transaction; as ORM
+    objects they were a fifth of its time (issue 6). Each entry is still one log row and one
+    audit-trail entry.
+    """
+    now = utcnow()
+    rows = [{"id": uuid.uuid4(), "operation": e.operation, "message": e.message,
+             "log_type": e.log_type.value, "user_id": None, "instance_id": e.instance_id,
+             "sync_id": None, "details": dict(e.details or {}), "timestamp": now}
+            for e in entries]
+    insert_or_skip_many(session.connection(), IntegrationLog.__table__,  # type: ignore[arg-type]
+                        rows, [])
+    for e in entries:
+        from_activity(session, e.operation, e.message, principal=None,
+                      instance_id=e.instance_id, sync_id=None, log_type=e.log_type,
+                      details=e.details)
