@@ -17,7 +17,7 @@ import re
 import uuid
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.sdk import ConnectorError
@@ -150,7 +150,9 @@ class DeliveryParser:
             present = set(session.scalars(select(WebhookDelivery.id).where(
                 WebhookDelivery.id.in_([d.id for d, _, _ in outcomes]))))
             rows: list[dict[str, Any]] = []
-            updates: list[dict[str, Any]] = []
+            #: One UPDATE per outcome (status, events, error): usually one for the batch.
+            settled: dict[tuple[DeliveryStatus, int, str | None], list[uuid.UUID]] = {}
+            entries: list[activity.Entry] = []
             for delivery, events, error in outcomes:
                 if delivery.id not in present:  # deleted meanwhile (its instance was)
                     continue
@@ -160,41 +162,34 @@ class DeliveryParser:
                         dedupe_key=f"webhook:{delivery.id}:{i}",
                         instance_id=delivery.instance_id, occurred_at=_occurred(occurred),
                         now=now))
-                updates.append({
-                    "b_id": delivery.id, "b_events": len(events) if error is None else 0,
-                    "b_status": DeliveryStatus.PROCESSED if error is None
-                    else DeliveryStatus.FAILED,
-                    "b_error": error[:2000] if error is not None else None})
-                _record_delivery(session, delivery, events, error)
+                outcome = ((DeliveryStatus.PROCESSED, len(events), None) if error is None
+                           else (DeliveryStatus.FAILED, 0, error[:2000]))
+                settled.setdefault(outcome, []).append(delivery.id)
+                entries.append(_log_entry(delivery, events, error))
             emit_many(session, rows)
-            if updates:
-                table: Table = WebhookDelivery.__table__  # type: ignore[assignment]
-                session.connection().execute(
-                    update(table).where(table.c.id == bindparam("b_id")).values(
-                        status=bindparam("b_status"), events=bindparam("b_events"),
-                        error=bindparam("b_error"), processed_at=now, claimed_by=None,
-                        claimed_until=None), updates)
+            for (status, count, error), ids in settled.items():
+                session.execute(
+                    update(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
+                    .values(status=status, events=count, error=error, processed_at=now,
+                            claimed_by=None, claimed_until=None)
+                    .execution_options(synchronize_session=False))
+            activity.record_many(session, entries)
             session.commit()
 
 
-def _record_delivery(session: Session, delivery: ClaimedDelivery, events: list[ParsedEvent],
-                     error: str | None) -> None:
+def _log_entry(delivery: ClaimedDelivery, events: list[ParsedEvent], error: str | None
+               ) -> activity.Entry:
     """The delivery's log entry (and so its audit-trail entry)."""
     if error is None:
-        activity.record(session, "webhook.delivery",
-                        f"webhook delivery {delivery.delivery_id} processed: "
-                        f"{len(events)} event(s) "
-                        f"({', '.join(sorted({e[0] for e in events})) or 'none'})",
-                        instance_id=delivery.instance_id,
-                        details={"delivery_id": delivery.delivery_id,
-                                 "id": str(delivery.id), "events": len(events)})
-    else:
-        activity.record(session, "webhook.delivery",
-                        f"webhook delivery {delivery.delivery_id} could not be parsed: "
-                        f"{error}", log_type=LogType.WARNING,
-                        instance_id=delivery.instance_id,
-                        details={"delivery_id": delivery.delivery_id,
-                                 "id": str(delivery.id)})
+        return activity.Entry(
+            "webhook.delivery", f"webhook delivery {delivery.delivery_id} processed: "
+            f"{len(events)} event(s) ({', '.join(sorted({e[0] for e in events})) or 'none'})",
+            delivery.instance_id, details={"delivery_id": delivery.delivery_id,
+                                           "id": str(delivery.id), "events": len(events)})
+    return activity.Entry(
+        "webhook.delivery", f"webhook delivery {delivery.delivery_id} could not be parsed: "
+        f"{error}", delivery.instance_id, LogType.WARNING,
+        {"delivery_id": delivery.delivery_id, "id": str(delivery.id)})
 
 
 def _occurred(occurred: str | None) -> dt.datetime | None:
