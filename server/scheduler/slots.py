@@ -2,9 +2,10 @@
 
 A slot is the nominal time a schedule is due (``SyncSchedule.next_execution``), the same on
 every agent. The agent whose timer fires first claims it in one transaction: the schedule row
-is locked, the slot row inserted under its unique ``(schedule_id, slot_time)`` key, the
-execution created, and ``next_execution`` moved to the first slot after *now*, so slots missed
-while every agent was down run once (the one stored), never as a burst.
+is locked, the execution created, ``next_execution`` moved to the first slot after *now* (so
+slots missed while every agent was down run once, the one stored, never as a burst), and the
+slot row inserted under its unique ``(schedule_id, slot_time)`` key, with its outcome; a slot
+already there rolls all of it back.
 """
 
 from __future__ import annotations
@@ -91,13 +92,6 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
         nxt = schedule.next_execution
         session.rollback()
         return SlotClaim(False, "stale", next_slot=nxt)
-    if not insert_or_skip(session, ScheduleSlot.__table__,  # type: ignore[arg-type]
-                          {"id": uuid.uuid4(), "schedule_id": schedule_id, "slot_time": slot,
-                           "agent_id": agent_id, "claimed_at": now,
-                           "outcome": SlotOutcome.STARTED.value},
-                          ["schedule_id", "slot_time"]):
-        session.rollback()
-        return SlotClaim(False, "taken")
     # The instance row lock keeps two schedules of one instance from both starting a sync.
     instance = session.get(IntegrationInstance, schedule.instance_id, with_for_update=True)
     assert instance is not None  # the schedule's foreign key cascades
@@ -111,9 +105,11 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
                         details={"schedule_id": str(schedule_id), "slot": slot.isoformat()})
     else:
         try:
+            # Owned from the start, so no other agent takes it for an orphan.
             execution = create_execution(
                 session, instance, TriggerType.SCHEDULED, schedule_id=schedule_id,
-                options={"slot": slot.isoformat()})
+                options={"slot": slot.isoformat()}, agent_id=agent_id,
+                lease_expires_at=now + lease)
         except SyncAlreadyActive as exc:
             outcome = SlotOutcome.SKIPPED_ACTIVE
             log.info("schedule %s slot %s skipped: sync %s of the instance is still active",
@@ -126,8 +122,6 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
                                      "slot": slot.isoformat()})
         else:
             outcome = SlotOutcome.STARTED
-            # Owned from the start, so no other agent takes it for an orphan.
-            execution.agent_id, execution.lease_expires_at = agent_id, now + lease
             execution_id = execution.id
     # The scheduler's bookkeeping goes in plain UPDATEs, not ORM attribute changes: a changed
     # SyncSchedule object is a configuration change to the audit hooks, which take the
@@ -139,9 +133,14 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
         bookkeeping["last_execution"] = now
     session.execute(update(SyncSchedule).where(SyncSchedule.id == schedule_id)
                     .values(**bookkeeping).execution_options(synchronize_session=False))
-    session.execute(update(ScheduleSlot).where(
-        ScheduleSlot.schedule_id == schedule_id, ScheduleSlot.slot_time == slot,
-    ).values(outcome=outcome.value, execution_id=execution_id)
-        .execution_options(synchronize_session=False))
+    # The slot row goes in last, with its outcome: one statement instead of an insert and an
+    # update. If another agent holds the slot, everything above is rolled back with it.
+    if not insert_or_skip(session, ScheduleSlot.__table__,  # type: ignore[arg-type]
+                          {"id": uuid.uuid4(), "schedule_id": schedule_id, "slot_time": slot,
+                           "agent_id": agent_id, "claimed_at": now,
+                           "outcome": outcome.value, "execution_id": execution_id},
+                          ["schedule_id", "slot_time"]):
+        session.rollback()
+        return SlotClaim(False, "taken")
     session.commit()
     return SlotClaim(True, outcome.value, execution_id, next_slot)

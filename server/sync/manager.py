@@ -9,6 +9,7 @@ from their checkpoints.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
@@ -42,9 +43,14 @@ class SyncAlreadyActive(Exception):
 def create_execution(
     session: Session, instance: IntegrationInstance, trigger: TriggerType, *,
     initiated_by: uuid.UUID | None = None, schedule_id: uuid.UUID | None = None,
-    options: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None, agent_id: str | None = None,
+    lease_expires_at: dt.datetime | None = None,
 ) -> SyncExecution:
-    """A pending execution, refused while another of the instance is pending or running."""
+    """A pending execution, refused while another of the instance is pending or running.
+
+    ``agent_id`` and ``lease_expires_at``: owned from the start (a scheduler's claim), written
+    with the row rather than by a second UPDATE.
+    """
     active = session.scalar(select(SyncExecution.id).where(
         SyncExecution.instance_id == instance.id, SyncExecution.status.in_(ACTIVE)).limit(1))
     if active is not None:
@@ -53,6 +59,7 @@ def create_execution(
         id=uuid.uuid4(), instance_id=instance.id, trigger_type=trigger,
         status=SyncStatus.PENDING, initiated_by=initiated_by, schedule_id=schedule_id,
         options=options or {}, start_time=utcnow(), stats={}, mapping_versions={},
+        agent_id=agent_id, lease_expires_at=lease_expires_at,
     )
     session.add(execution)
     session.flush()
