@@ -212,6 +212,18 @@ def profiled(pid: int | None, out: str | None) -> Iterator[None]:
         say(f"py-spy profile (collapsed stacks) in {out}")
 
 
+def db_counters(server: str, database: str) -> dict[str, int]:
+    """The database's transaction and row counters (``pg_stat_database``): per sync, a figure
+    of the agent's database work that no other load on the machine changes."""
+    time.sleep(1.2)  # backends publish their counters at most once a second when idle
+    with pg.admin_connect(server) as conn:
+        row = conn.execute("SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, "
+                           "tup_deleted FROM pg_stat_database WHERE datname = %s",
+                           (database,)).fetchone()
+    names = ("commits", "rollbacks", "rows_inserted", "rows_updated", "rows_deleted")
+    return dict(zip(names, (int(str(v)) for v in row), strict=True)) if row else {}
+
+
 def _quantiles(values: list[float]) -> dict[str, float]:
     """Median, 90th percentile and maximum of sorted ``values``."""
     if not values:
@@ -265,6 +277,7 @@ def run_case(args: argparse.Namespace, case: str, pages: int, per_page: int,
             say(f"all {args.tenants} schedules due at {due:%H:%M:%S}; waiting")
             pid = agent_pid()
             time.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds() - 0.5))
+            counters_before = db_counters(args.pg, database)
             cpu_before = process_cpu_seconds(pid) if pid else None
             source_before = time.process_time()
             busy_before = machine_busy()
@@ -285,6 +298,7 @@ def run_case(args: argparse.Namespace, case: str, pages: int, per_page: int,
                 cpu_after = process_cpu_seconds(pid) if pid else None
                 source_cpu = time.process_time() - source_before
                 busy_after = machine_busy()
+            counters_after = db_counters(args.pg, database)
             with make_session_factory(engine)() as session:
                 rows = session.execute(select(SyncExecution.status, SyncExecution.stats,
                                               SyncExecution.created_at,
@@ -329,6 +343,9 @@ def run_case(args: argparse.Namespace, case: str, pages: int, per_page: int,
                                      if agent_cpu is not None else None),
         "postgres_cpu_s": round(pg_cpu.seconds, 2) if pg_cpu.seconds is not None else None,
         "source_cpu_s": round(source_cpu, 2),
+        # Includes the benchmark's own polling (5 reads a second), a few per sync at most.
+        "database_per_sync": {k: round((counters_after.get(k, 0) - v) / max(len(rows), 1), 1)
+                              for k, v in counters_before.items()},
         "machine_busy_share": round(busy, 3),
     }
     result["targets"] = {"share_of_ceiling": 0.85, "no_429": True,
@@ -358,6 +375,9 @@ def report(result: dict[str, Any]) -> None:
     print(f"CPU: agent {r['agent_cpu_s']} s ({r['agent_cpu_us_per_request']} us per request), "
           f"PostgreSQL {r['postgres_cpu_s']} s, source {r['source_cpu_s']} s; machine busy "
           f"{r['machine_busy_share']:.0%} over the run")
+    per_sync = r["database_per_sync"]
+    print("database per sync: " + ", ".join(f"{v:g} {k.replace('_', ' ')}"
+                                            for k, v in per_sync.items()))
     target = "met" if r["targets"]["met"] else "NOT met"
     print(f"429s provoked: {r['responses_429']}; failed syncs: {r['failed_syncs']}; "
           f"target (>= 85%, no 429): {target}")
