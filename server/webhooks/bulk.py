@@ -56,6 +56,18 @@ _STATEMENTS: dict[tuple[str, tuple[str, ...], tuple[str, ...], str | None],
 
 def _from_json(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str],
                returning: str | None) -> list[Any]:
+    sql, params = pg_statement(table, rows, keys, returning)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params, binary=True)
+        return [r[0] for r in cursor.fetchall()] if returning else []
+    finally:
+        cursor.close()
+
+
+def pg_statement(table: Table, rows: list[dict[str, Any]], keys: list[str],
+                 returning: str | None) -> tuple[str, list[Any]]:
+    """The PostgreSQL statement and its parameters (for a psycopg cursor, sync or async)."""
     names = tuple(rows[0])
     cache_key = (table.name, names, tuple(keys), returning)
     cached = _STATEMENTS.get(cache_key)
@@ -73,12 +85,7 @@ def _from_json(conn: Connection, table: Table, rows: list[dict[str, Any]], keys:
     sql, binary = cached
     if binary:
         rows = [{**row, **{n: _bytea(row[n]) for n in binary}} for row in rows]
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, [_dumps(rows)], binary=True)
-        return [r[0] for r in cursor.fetchall()] if returning else []
-    finally:
-        cursor.close()
+    return sql, [_dumps(rows)]
 
 
 def _bytea(value: bytes | None) -> str | None:
