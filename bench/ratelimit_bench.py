@@ -6,6 +6,7 @@
     .venv/bin/python -m bench.ratelimit_bench --tenants 50 --pages 60 --per-page 5  # custom
     .venv/bin/python -m bench.ratelimit_bench --pacing headers   # no client limit: headers only
     .venv/bin/python -m bench.ratelimit_bench --profile /tmp/rl  # py-spy the agent (if installed)
+    .venv/bin/python -m bench.ratelimit_bench --client-floor     # HTTP clients' CPU per request
 
 A loopback server gives each tenant (``/t/<n>/items``) a token bucket of 10 requests/s (burst
 10), says so on every answer (``X-RateLimit-Limit``, ``-Remaining``, and ``-Reset``: seconds
@@ -233,6 +234,52 @@ def _quantiles(values: list[float]) -> dict[str, float]:
     return {"p50": pick(0.5), "p90": pick(0.9), "max": round(values[-1], 2)}
 
 
+def client_floor(clients: int = 50, requests: int = 100) -> dict[str, float]:
+    """CPU microseconds per request of HTTP clients alone, against the same source with its
+    limiter off, all in this process (the source's own share included in each figure): bare
+    asyncio streams (the floor of a Python client), httpx, and the SDK's HttpClient (httpx
+    plus the guard, rate limiter, metrics and retries)."""
+    from connectors.sdk.http import AddressPolicy, HttpClient  # noqa: PLC0415
+
+    global RATE, BURST  # the floor is measured without the limiter
+    saved, (RATE, BURST) = (RATE, BURST), (1e9, 1e9)
+
+    async def bare(base: str, n: int) -> None:
+        url = urlparse(base)
+        reader, writer = await asyncio.open_connection(url.hostname, url.port)
+        for page in range(requests):
+            writer.write(f"GET /t/{n}/items?limit=2&cursor={page} HTTP/1.1\r\n"
+                         f"Host: {url.netloc}\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+            json.loads(await reader.readexactly(length))
+        writer.close()
+
+    async def plain(base: str, n: int) -> None:
+        async with httpx.AsyncClient(base_url=f"{base}/t/{n}") as http:
+            for page in range(requests):
+                (await http.get("/items", params={"limit": 2, "cursor": page})).json()
+
+    async def sdk(base: str, n: int) -> None:
+        policy = AddressPolicy(allow_loopback=True)
+        async with HttpClient(f"{base}/t/{n}", policy=policy) as http:
+            for page in range(requests):
+                (await http.get("/items", params={"limit": 2, "cursor": page})).json()
+
+    out: dict[str, float] = {}
+    try:
+        with serve(Throttle(), 10**6, 2) as base:
+            for name, client in (("bare_asyncio", bare), ("httpx", plain), ("sdk", sdk)):
+                async def fleet(run: Any = client) -> None:
+                    await asyncio.gather(*(run(base, n) for n in range(clients)))
+                started = time.process_time()
+                asyncio.run(fleet())
+                out[name] = round((time.process_time() - started) / (clients * requests) * 1e6)
+    finally:
+        RATE, BURST = saved
+    return out
+
+
 #: The two workloads (see the module docstring): (pages, records per page).
 CASES = {"rate": (120, 2), "cpu": (30, 100)}
 CASE_NAMES = {"rate": "rate-limit-bound", "cpu": "CPU-bound", "custom": "custom"}
@@ -395,7 +442,14 @@ def main() -> None:
                         help="SIMPLETRUST_MAX_PARALLEL_SYNCS of the agent")
     parser.add_argument("--profile", help="write py-spy profiles of the agent to PREFIX-CASE")
     parser.add_argument("--pg", default=pg.DEFAULT_SERVER)
+    parser.add_argument("--client-floor", action="store_true",
+                        help="only measure HTTP clients' CPU per request (no agent)")
     args = parser.parse_args()
+    if args.client_floor:
+        floor = client_floor()
+        print("CPU per request, 50 clients x 100 requests, source included: " + ", ".join(
+            f"{name} {us} us" for name, us in floor.items()))
+        return
     if args.pages is not None or args.per_page is not None:
         plan = {"custom": (args.pages or CASES["rate"][0],
                            args.per_page or CASES["rate"][1])}
