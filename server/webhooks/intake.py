@@ -59,6 +59,8 @@ SECRET_HEADERS = {"authorization", "cookie", "x-hub-signature", "x-hub-signature
 ID_HEADERS = ("webhook-id", "x-github-delivery", "x-delivery-id", "idempotency-key",
               "x-request-id")
 _DUMMY_KEY = b"\0" * 32
+#: How the intake's own PostgreSQL connections show in ``pg_stat_activity``.
+APPLICATION = "simpletrust-webhook-intake"
 
 
 class Rejected(Exception):
@@ -384,7 +386,7 @@ class DeliveryWriter:
                 _discard(conn)
                 continue
             return conn
-        return await psycopg.AsyncConnection.connect(conninfo)
+        return await psycopg.AsyncConnection.connect(conninfo, application_name=APPLICATION)
 
     def _insert(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
         with self.session_factory() as session:

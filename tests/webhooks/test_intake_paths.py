@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 from server.db.engine import make_session_factory
 from server.db.models import IntegrationLog, OutboxEvent, WebhookDelivery
 from server.webhooks.asgi import WebhookFastPath
-from server.webhooks.intake import Answer, WebhookIntake
+from server.webhooks.intake import APPLICATION, Answer, WebhookIntake
 from tests.support.api import Api
 from tests.webhooks.helpers import count, post_raw, signed, standard_endpoint, wait_for
 
@@ -164,3 +164,24 @@ def test_fast_path_routing_and_failure(path: str, method: str, served: str) -> N
         assert resp.status_code == 500
         assert resp.headers["content-type"] == "application/problem+json"
         assert json.loads(resp.content)["title"] == "Internal error"
+
+
+def test_a_writer_connection_the_server_dropped_is_replaced(api: Api, backend: str,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """PostgreSQL: the intake's own connections are checked after idling, so a database that
+    restarted (here: the writer's backend terminated) costs no delivery."""
+    if backend != "postgresql":
+        pytest.skip("the intake writes through its own connections on PostgreSQL only")
+    instance = _instance(api)
+    path, secret = standard_endpoint(api, instance["id"])
+    intake: WebhookIntake = api.client.app.state.webhook_intake  # type: ignore[attr-defined]
+    monkeypatch.setattr(intake.writer, "IDLE_PING_SECONDS", 0.0)
+    assert post_raw(api, path, *signed(secret, {"type": "one"})).status_code == 202
+    with api.engine.connect() as conn:
+        killed = conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            f"current_database() AND application_name = '{APPLICATION}'").scalars().all()
+    assert killed == [True]
+    assert post_raw(api, path, *signed(secret, {"type": "two"})).status_code == 202
+    assert count(api, WebhookDelivery) == 2
