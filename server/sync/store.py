@@ -60,6 +60,10 @@ def _plain(value: Any) -> bool:
     """
     kind = type(value)
     if kind is dict:
+        # The usual flat record, checked in C. Its keys need no check here: orjson refuses a
+        # key that is not a string, and canonical_bytes then asks the json module.
+        if _SCALARS.issuperset(map(type, value.values())):
+            return True
         for key, item in value.items():
             if type(key) is not str:
                 return False
@@ -157,31 +161,24 @@ def _copy_json(encoded: bytes) -> bytes:
     return encoded.replace(b"\\", b"\\\\") if b"\\" in encoded else encoded
 
 
-def _uuid7_hex(count: int) -> str:
-    """``count`` version 7 UUIDs (RFC 9562: 48-bit Unix milliseconds, then random bits) as
-    one hex string, 32 digits each."""
-    stamp = (time.time_ns() // 1_000_000).to_bytes(6, "big")
-    random = os.urandom(10 * count)
-    raw = bytearray(16 * count)
-    for i in range(count):
-        j = 16 * i
-        raw[j:j + 6] = stamp
-        raw[j + 6:j + 16] = random[10 * i:10 * i + 10]
-        raw[j + 6] = (raw[j + 6] & 0x0F) | 0x70
-        raw[j + 8] = (raw[j + 8] & 0x3F) | 0x80
-    return raw.hex()
+#: A random hex digit -> the UUID variant digit (10xx) keeping its two low bits.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def new_ids(count: int) -> list[str]:
-    """``count`` time-ordered (version 7) UUIDs as text, ~8x faster than ``uuid.UUID`` each."""
-    h = _uuid7_hex(count)
-    return [f"{h[j:j + 8]}-{h[j + 8:j + 12]}-{h[j + 12:j + 16]}-{h[j + 16:j + 20]}-"
-            f"{h[j + 20:j + 32]}" for j in range(0, 32 * count, 32)]
+    """``count`` time-ordered UUIDs as text (RFC 9562 version 7: 48-bit Unix milliseconds,
+    then 74 random bits), written straight as text: ~8x faster than ``uuid.UUID`` each."""
+    stamp = f"{time.time_ns() // 1_000_000:012x}"
+    head = f"{stamp[:8]}-{stamp[8:]}-7"
+    r = os.urandom(10 * count).hex()  # 20 digits per id, 19 used
+    variant = _VARIANT
+    return [f"{head}{r[j:j + 3]}-{variant[r[j + 3]]}{r[j + 4:j + 7]}-{r[j + 7:j + 19]}"
+            for j in range(0, 20 * count, 20)]
 
 
 def uuid7() -> uuid.UUID:
     """One time-ordered (version 7) UUID."""
-    return uuid.UUID(_uuid7_hex(1))
+    return uuid.UUID(new_ids(1)[0])
 
 
 def _provenance_row(session: Session, provenance: dict[str, Any]) -> uuid.UUID:
@@ -203,12 +200,9 @@ _INSERT_NEW = (
     "CAST(n.data AS jsonb), n.content_hash, 1, 'created', "
     "%(sync_id)s, false, %(now)s, %(now)s, %(provenance_id)s FROM evidence_new_rows AS n")
 
-@dataclass
-class _NewRecord:
-    external_id: str
-    data: dict[str, Any]
-    encoded: bytes
-    digest: str
+#: A new record: external id, data, its canonical JSON and content hash (a plain tuple: one
+#: is made per record).
+_NewRecord = tuple[str, dict[str, Any], bytes, str]
 
 
 def _insert_records(session: Session, scope: Scope, rows: list[_NewRecord],
@@ -220,13 +214,13 @@ def _insert_records(session: Session, scope: Scope, rows: list[_NewRecord],
     if not _is_postgres(session):
         ids: list[uuid.UUID | str] = []
         values = []
-        for text_id, row in zip(new_ids(len(rows)), rows, strict=True):
+        for text_id, (ext, data, _, digest) in zip(new_ids(len(rows)), rows, strict=True):
             rid = uuid.UUID(text_id)
             ids.append(rid)
             values.append({
                 "id": rid, "instance_id": scope.instance_id, "entity_type": scope.entity_type,
-                "external_id": row.external_id, "stream": scope.stream, "data": row.data,
-                "content_hash": row.digest, "version": 1, "last_change": "created",
+                "external_id": ext, "stream": scope.stream, "data": data,
+                "content_hash": digest, "version": 1, "last_change": "created",
                 "stored_changed_fields": None, "last_sync_id": scope.sync_id,
                 "is_deleted": False, "first_seen_at": now, "updated_at": now,
                 "provenance_id": provenance_id})
@@ -235,8 +229,8 @@ def _insert_records(session: Session, scope: Scope, rows: list[_NewRecord],
     text_ids = new_ids(len(rows))
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     lines = [b"%s\t%s\t%s\t%s\n" % (
-        text_id.encode(), _copy_text(row.external_id).encode(), _copy_json(row.encoded),
-        row.digest.encode()) for text_id, row in zip(text_ids, rows, strict=True)]
+        text_id.encode(), _copy_text(ext).encode(), _copy_json(encoded), digest.encode())
+        for text_id, (ext, _, encoded, digest) in zip(text_ids, rows, strict=True)]
     # The per-row columns go into a temporary table (no WAL, no index), then one INSERT adds
     # the columns the batch shares, each parsed once.
     cursor.execute(_NEW_TABLE)
@@ -259,14 +253,25 @@ def _insert_seen(session: Session, sync_id: uuid.UUID, record_ids: list[uuid.UUI
         # One statement with an array instead of a row-per-key executemany.
         session.execute(text(
             "INSERT INTO sync_seen_keys (sync_id, record_id) "
-            "SELECT :sync_id, unnest(CAST(:ids AS uuid[])) ON CONFLICT DO NOTHING"),
-            {"sync_id": sync_id, "ids": record_ids})
+            "SELECT :sync_id, unnest(CAST(CAST(:ids AS text) AS uuid[])) ON CONFLICT DO NOTHING"),
+            {"sync_id": sync_id, "ids": "{" + ",".join(map(str, record_ids)) + "}"})
         return
     rows = [{"sync_id": sync_id, "record_id": rid} for rid in record_ids]
     session.execute(sqlite.insert(SyncSeenKey).on_conflict_do_nothing(), rows)
 
 
 Existing = tuple[uuid.UUID, str, int, bool]
+
+
+def _text_array(values: list[str]) -> str:
+    """A PostgreSQL array literal of ``values``, each quoted: PostgreSQL parses it in C, where
+    psycopg's list adapter spent Python work on every element."""
+    if not values:
+        return "{}"
+    joined = '","'.join(values)
+    if "\\" in joined or '"' in joined:
+        joined = '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return '{"' + joined + '"}'
 
 
 def _existing(session: Session, scope: Scope, external_ids: list[str]) -> dict[str, Existing]:
@@ -277,8 +282,8 @@ def _existing(session: Session, scope: Scope, external_ids: list[str]) -> dict[s
         cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(
             "SELECT external_id, id, content_hash, version, is_deleted FROM evidence_records "
-            "WHERE instance_id = %s AND entity_type = %s AND external_id = ANY(%s)",
-            (scope.instance_id, scope.entity_type, external_ids))
+            "WHERE instance_id = %s AND entity_type = %s AND external_id = ANY(%s::text[])",
+            (scope.instance_id, scope.entity_type, _text_array(external_ids)))
         for ext, rid, digest, version, deleted in cursor.fetchall():
             found[ext] = (rid, digest, version, deleted)
         return found
@@ -327,11 +332,11 @@ def _all_new(session: Session, scope: Scope, latest: dict[str, dict[str, Any]],
              provenance: dict[str, Any], now: Any) -> Counts | None:
     """Insert the whole batch without looking up existing rows, inside a savepoint; None
     (nothing written) when one of its keys is already stored."""
-    rows = []
-    sha256 = hashlib.sha256
+    rows: list[_NewRecord] = []
+    sha256, encode = hashlib.sha256, canonical_bytes
     for ext, data in latest.items():
-        encoded = canonical_bytes(data)
-        rows.append(_NewRecord(ext, data, encoded, sha256(encoded).hexdigest()))
+        encoded = encode(data)
+        rows.append((ext, data, encoded, sha256(encoded).hexdigest()))
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute("SAVEPOINT evidence_new_batch")
     try:
@@ -343,8 +348,9 @@ def _all_new(session: Session, scope: Scope, latest: dict[str, dict[str, Any]],
     counts = Counts(created=len(rows))
     if scope.entity_type == "configuration_check":
         counts.failed_checks.extend(
-            (uuid.UUID(str(rid)), row.external_id, row.data)
-            for rid, row in zip(ids, rows, strict=True) if row.data.get("status") == "fail")
+            (uuid.UUID(str(rid)), ext, data)
+            for rid, (ext, data, _, _) in zip(ids, rows, strict=True)
+            if data.get("status") == "fail")
     return counts
 
 
@@ -382,7 +388,7 @@ def upsert_batch(
         digest = sha256(encoded).hexdigest()
         found = existing.get(ext)
         if found is None:
-            new_rows.append(_NewRecord(ext, data, encoded, digest))
+            new_rows.append((ext, data, encoded, digest))
             continue
         rid, old_hash, version, was_deleted = found
         if old_hash == digest and not was_deleted:
@@ -414,8 +420,9 @@ def upsert_batch(
     counts.created = len(new_rows)
     if checks:
         counts.failed_checks.extend(
-            (rid if isinstance(rid, uuid.UUID) else uuid.UUID(rid), row.external_id, row.data)
-            for rid, row in zip(ids, new_rows, strict=True) if row.data.get("status") == "fail")
+            (rid if isinstance(rid, uuid.UUID) else uuid.UUID(rid), ext, data)
+            for rid, (ext, data, _, _) in zip(ids, new_rows, strict=True)
+            if data.get("status") == "fail")
     if track_seen:
         _insert_seen(session, scope.sync_id, seen)
     return counts

@@ -116,3 +116,21 @@ def test_a_first_load_that_meets_an_existing_key_counts_it_once(api: Api) -> Non
         live = session.scalars(select(EvidenceRecord.external_id).where(
             EvidenceRecord.is_deleted.is_(False))).all()
         assert sorted(live) == ["u0001", "u0002"]
+
+
+def test_awkward_external_ids_are_found_again(api: Api) -> None:
+    """The batch lookup sends its keys as one array literal: quotes, backslashes, commas,
+    braces and NULL-like text must still match exactly."""
+    instance = api.create_instance("awkward keys", "generic-rest",
+                                   {"base_url": "http://127.0.0.1:9", "streams": [
+                                       {"name": "users", "path": "/u", "primary_key": ["id"]}]})
+    keys = ['a"b', "c\\d", "e,f", "{g}", "NULL", "", " h ", "é\ti", "j\\\"k"]
+    records = [(key, {"external_id": key, "n": n}) for n, key in enumerate(keys)]
+    factory = make_session_factory(api.engine)
+    with factory() as session:
+        first = store.upsert_batch(session, _scope(instance["id"]), records, track_seen=True)
+        assert first.created == len(keys)
+        again = store.upsert_batch(session, _scope(instance["id"]), records, track_seen=True)
+        assert (again.created, again.unchanged) == (0, len(keys))
+        session.commit()
+    assert store._text_array([]) == "{}"
