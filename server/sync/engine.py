@@ -96,6 +96,9 @@ class StreamRun:
     #: The scope held no record when the stream was opened: batches are inserted without
     #: looking up existing rows until a key collides (store.upsert_batch ``assume_new``).
     fresh: bool = False
+    #: The scope was empty when this attempt opened the stream: every record of the stream is
+    #: then one this attempt wrote, so a full refresh has no unseen record to look for.
+    started_empty: bool = False
 
     def committed(self, raw: store.Counts, dead_ids: list[uuid.UUID], *, checkpoint: bool
                   ) -> None:
@@ -477,7 +480,7 @@ class SyncEngine:
             scope = store.Scope(instance.id, entity, desc.name, execution.id, provenance)
             run = StreamRun(desc.name, scope, mapping, tuple(desc.primary_key),
                             full_refresh=not incremental)
-            run.fresh = store.scope_is_empty(session, scope)
+            run.fresh = run.started_empty = store.scope_is_empty(session, scope)
             if previous is not None:
                 again = previous.since_checkpoint
                 run.counts.add(previous.counts)
@@ -511,7 +514,8 @@ class SyncEngine:
                     for dead_id, d in zip(dead_ids, dead, strict=True))
             samples.write(session, request_rows or [])
             if final and run.full_refresh:
-                counts.deleted = store.mark_unseen_deleted(session, run.scope)
+                if not run.started_empty:
+                    counts.deleted = store.mark_unseen_deleted(session, run.scope)
                 session.query(SyncSeenKey).filter(
                     SyncSeenKey.sync_id == execution_id).delete(synchronize_session=False)
             if state is not None:
