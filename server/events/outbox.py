@@ -12,7 +12,7 @@ import datetime as dt
 import fnmatch
 import logging
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -55,8 +55,20 @@ def _own_sync_event(event: OutboxEvent, instance_id: uuid.UUID) -> bool:
             and event.event_type.split(".", 1)[0] in ("sync", "record"))
 
 
+class Dispatched(NamedTuple):
+    events: int
+    actions: int  # new actions queued (the events' other targets had them already)
+
+
 def dispatch(session: Session, *, limit: int = 200) -> int:
-    """Fan pending events out to matching subscriptions and event schedules; commits."""
+    """Fan pending events out to matching subscriptions and event schedules; commits.
+
+    Returns how many events were dispatched."""
+    return dispatch_events(session, limit=limit).events
+
+
+def dispatch_events(session: Session, *, limit: int = 200) -> Dispatched:
+    """:func:`dispatch`, saying also how many actions it queued."""
     subscriptions = list(session.scalars(select(EventSubscription).where(
         EventSubscription.is_active.is_(True))))
     schedules = list(session.scalars(select(SyncSchedule).where(
@@ -71,11 +83,12 @@ def dispatch(session: Session, *, limit: int = 200) -> int:
         if ids:
             _mark_dispatched(session, ids, now)
         session.commit()
-        return len(ids)
+        return Dispatched(len(ids), 0)
     events = list(session.scalars(pending))
     if not events:
         session.rollback()
-        return 0
+        return Dispatched(0, 0)
+    actions = 0
     for event in events:
         doc = envelope(event)
         for sub in subscriptions:
@@ -92,16 +105,16 @@ def dispatch(session: Session, *, limit: int = 200) -> int:
                 log.warning("subscription %s has invalid filter criteria; skipped", sub.id)
                 continue
             if matched:
-                _add_action(session, event, f"subscription:{sub.id}", sub.action_type.value,
-                            now, subscription_id=sub.id)
+                actions += _add_action(session, event, f"subscription:{sub.id}",
+                                       sub.action_type.value, now, subscription_id=sub.id)
         for schedule in schedules:
             if (type_matches(schedule.event_trigger, event.event_type)
                     and not _own_sync_event(event, schedule.instance_id)):
-                _add_action(session, event, f"schedule:{schedule.id}", "sync", now,
-                            schedule_id=schedule.id)
+                actions += _add_action(session, event, f"schedule:{schedule.id}", "sync", now,
+                                       schedule_id=schedule.id)
     _mark_dispatched(session, [e.id for e in events], now)
     session.commit()
-    return len(events)
+    return Dispatched(len(events), actions)
 
 
 def _mark_dispatched(session: Session, ids: list[uuid.UUID], now: dt.datetime) -> None:
@@ -113,8 +126,8 @@ def _mark_dispatched(session: Session, ids: list[uuid.UUID], now: dt.datetime) -
 
 
 def _add_action(session: Session, event: OutboxEvent, target: str, action_type: str,
-                now: dt.datetime, **refs: Any) -> None:
-    insert_or_skip(session, EventAction.__table__, {  # type: ignore[arg-type]
+                now: dt.datetime, **refs: Any) -> bool:
+    return insert_or_skip(session, EventAction.__table__, {  # type: ignore[arg-type]
         "id": uuid.uuid4(), "event_id": event.id, "target": target, "action_type": action_type,
         "status": EventActionStatus.PENDING.value, "attempts": 0, "next_attempt_at": now,
         "created_at": now, "result": {}, **refs}, ["event_id", "target"])

@@ -8,8 +8,8 @@ dies, hands it the agent's settings on its stdin and stops it with the agent. Th
 own :class:`~server.events.worker.EventWorker` keeps running the actions.
 
 The pipes carry wake-ups only, one byte each: the agent writes one after storing deliveries
-(the child's stdin), the child one after dispatching events (its stdout), so each side looks
-for work at once instead of at its next poll. The child exits when its stdin closes (the
+(the child's stdin), the child one after queuing actions (its stdout), so each side looks for
+work at once instead of at its next poll. The child exits when its stdin closes (the
 agent stopped, or died). Claims are leases in the database, so nothing is lost when the
 child dies mid-batch; the next one releases the claims its agent still holds at start.
 
@@ -147,7 +147,7 @@ class ParserProcess:
             self._stdin = proc.stdin
         if self._stopping.is_set():  # stop() ran while we were starting it
             self._close_stdin()
-        while os.read(proc.stdout.fileno(), 4096):  # a byte: events were dispatched
+        while os.read(proc.stdout.fileno(), 4096):  # a byte: actions were queued
             self.worker.notify()
         proc.stdout.close()
         self._close_stdin()
@@ -224,15 +224,15 @@ async def _run(settings: Settings) -> None:
                     outcomes = await parser.parse_all(claimed, parser.connectors(claimed))
                     parser.finish(outcomes)
                 with factory() as session:
-                    dispatched = outbox.dispatch(session, limit=DELIVERY_BATCH)
+                    dispatched = outbox.dispatch_events(session, limit=DELIVERY_BATCH)
             except Exception:
                 log.exception("event parser step failed; retrying")
-                claimed, dispatched = [], 0
+                claimed, dispatched = [], outbox.Dispatched(0, 0)
                 await asyncio.sleep(POLL)
-            if dispatched:  # the agent looks for actions (gone: our stdin closes too)
+            if dispatched.actions:  # the agent runs them (gone: our stdin closes too)
                 with contextlib.suppress(OSError):
                     os.write(sys.stdout.fileno(), b"d")
-            if not (claimed or dispatched):
+            if not (claimed or dispatched.events):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), POLL)
     finally:

@@ -163,7 +163,7 @@ class EventWorker:
         self._kick()
 
     def notify(self) -> None:
-        """The other process dispatched events: look for actions now (any thread)."""
+        """The other process queued actions: run them now (any thread)."""
         self._kick()
 
     def _kick(self) -> None:
