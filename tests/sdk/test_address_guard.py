@@ -134,3 +134,16 @@ async def test_a_host_name_is_resolved_per_connection_not_per_request(
                 await http.get("/x")
     assert len(server.seen) == 3
     assert resolved == ["localhost"]  # once, when the one keep-alive connection opened
+
+
+async def test_a_refused_literal_stays_refused_on_every_request() -> None:
+    """Allowed literals are remembered per transport; refused ones are checked every time."""
+    with serve(lambda r: Reply(200, {})) as server:
+        async with HttpClient(server.url, retry=RetryPolicy(max_attempts=1)) as http:
+            for _ in range(2):
+                with pytest.raises(e.BlockedAddressError):
+                    await http.get("/x")
+        async with HttpClient(server.url, policy=AddressPolicy(allow_loopback=True)) as http:
+            for _ in range(2):
+                assert (await http.get("/x")).status_code == 200
+    assert len(server.seen) == 2

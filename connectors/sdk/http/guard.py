@@ -200,6 +200,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self._inner = inner
         self.policy = policy
         self.connect_checked = connect_checked
+        self._allowed: set[str] = set()  # address literals this policy allows (never changes)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -208,9 +209,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         if not url.host:
             raise BlockedAddressError("The URL has no host.")
         if self.connect_checked:
-            literal = _literal(url.host)
-            if literal is not None:
-                check_ip(literal, self.policy)
+            if url.host not in self._allowed:
+                literal = _literal(url.host)
+                if literal is not None:
+                    check_ip(literal, self.policy)
+                    self._allowed.add(url.host)
         else:
             port = url.port or (443 if url.scheme == "https" else 80)
             await resolve_and_check(url.host, port, self.policy)
