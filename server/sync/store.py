@@ -167,7 +167,7 @@ _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 def new_ids(count: int) -> list[str]:
     """``count`` time-ordered UUIDs as text (RFC 9562 version 7: 48-bit Unix milliseconds,
-    then 74 random bits), written straight as text: ~8x faster than ``uuid.UUID`` each."""
+    then 74 random bits), written straight as text: no ``uuid.UUID`` object per id."""
     stamp = f"{time.time_ns() // 1_000_000:012x}"
     head = f"{stamp[:8]}-{stamp[8:]}-7"
     r = os.urandom(10 * count).hex()  # 20 digits per id, 19 used
