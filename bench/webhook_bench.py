@@ -1,6 +1,6 @@
 """Webhook ingest benchmark: signed 1 KB deliveries at a fixed arrival rate.
 
-    .venv/bin/python -m bench.webhook_bench                  # 2,000/s for 5 s (+ 500/s)
+    .venv/bin/python -m bench.webhook_bench                  # 2,200/s for 10 s (+ 500/s)
     .venv/bin/python -m bench.webhook_bench --rate 1000 --seconds 10
 
 A real agent (``simpletrust agent`` on a fresh PostgreSQL database) receives Standard
@@ -371,9 +371,11 @@ def run_bare(rate: float, seconds: float, connections: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rate", type=float, default=2000.0)
+    # 10% above the target: persisted/s counts up to the last answer, so a run offered exactly
+    # 2,000/s always lands just under it; a pass here shows the agent keeps up with headroom.
+    parser.add_argument("--rate", type=float, default=2200.0)
     parser.add_argument("--low-rate", type=float, default=500.0)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--pg", default=pg.DEFAULT_SERVER)
     parser.add_argument("--fast-path", action="store_true",
