@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
+from typing import ClassVar
 
 import httpx
 import pytest
+from aiohttp.abc import ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from connectors.sdk import errors as e
 from connectors.sdk.http import AddressPolicy, HttpClient, RetryPolicy, guard
-from connectors.sdk.http.guard import GuardedNetworkBackend, check_ip
+from connectors.sdk.http.guard import GuardedResolver, check_ip
 
 from .servers import Reply, serve
 
@@ -91,14 +96,46 @@ async def test_loopback_refused_unless_allowed():
     assert server.seen == []
 
 
-async def test_connect_time_check_catches_names_the_pre_check_did_not_see():
-    """The backend under the pool re-resolves and checks (DNS rebinding defence)."""
-    backend = GuardedNetworkBackend(AddressPolicy(allow_loopback=False))
-    with serve(lambda r: Reply(200, {})) as server, pytest.raises(e.BlockedAddressError):
-        await backend.connect_tcp("localhost", server.port)
-    async with HttpClient("https://example.invalid") as http:
-        pool = http._client._transport._inner._pool  # type: ignore[attr-defined]
-        assert isinstance(pool._network_backend, GuardedNetworkBackend)
+class _Answers(ThreadedResolver):
+    """A resolver answering from a table, counting the names it was asked."""
+
+    table: ClassVar[dict[str, list[str]]] = {}
+    asked: ClassVar[list[str]] = []
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        type(self).asked.append(host)
+        if host not in self.table:
+            return await super().resolve(host, port, family)
+        return [ResolveResult(hostname=host, host=address, port=port, family=socket.AF_INET,
+                              proto=0, flags=0) for address in self.table[host]]
+
+
+@pytest.fixture
+def answers(monkeypatch: pytest.MonkeyPatch) -> type[_Answers]:
+    monkeypatch.setattr(_Answers, "table", {})
+    monkeypatch.setattr(_Answers, "asked", [])
+    monkeypatch.setattr(guard, "ThreadedResolver", _Answers)
+    return _Answers
+
+
+async def test_connect_time_check_catches_names_the_pre_check_did_not_see(
+        answers: type[_Answers]) -> None:
+    """Names are checked where the connector resolves them (DNS rebinding defence): one
+    forbidden address among the answers refuses the name, and no packet reaches the other."""
+    answers.table["rebound.test"] = ["127.0.0.1", "169.254.169.254"]
+    with pytest.raises(e.BlockedAddressError):
+        await GuardedResolver(AddressPolicy(allow_loopback=True)).resolve("rebound.test", 80)
+    with serve(lambda r: Reply(200, {})) as server:
+        url = server.url.replace("127.0.0.1", "rebound.test")
+        async with HttpClient(url, policy=AddressPolicy(allow_loopback=True),
+                              retry=RetryPolicy(max_attempts=1)) as http:
+            # Concurrent requests share one resolution in aiohttp: each must see the refusal.
+            results = await asyncio.gather(http.get("/a"), http.get("/b"),
+                                           return_exceptions=True)
+            assert all(isinstance(r, e.BlockedAddressError) for r in results), results
+    assert server.seen == []
+    assert answers.asked == ["rebound.test", "rebound.test"]
 
 
 def test_private_ranges_stay_allowed_and_extra_blocks_apply():
@@ -117,23 +154,15 @@ async def test_non_http_schemes_refused():
 
 
 async def test_a_host_name_is_resolved_per_connection_not_per_request(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        answers: type[_Answers]) -> None:
     """The connect-time check covers the default transport: no DNS query per request."""
-    resolved: list[str] = []
-    real = guard.resolve_and_check
-
-    async def counting(host: str, port: int, policy: AddressPolicy) -> list[str]:
-        resolved.append(host)
-        return await real(host, port, policy)
-
-    monkeypatch.setattr(guard, "resolve_and_check", counting)
     with serve(lambda r: Reply(200, {})) as server:
         localhost = server.url.replace("127.0.0.1", "localhost")
         async with HttpClient(localhost, policy=AddressPolicy(allow_loopback=True)) as http:
             for _ in range(3):
                 await http.get("/x")
     assert len(server.seen) == 3
-    assert resolved == ["localhost"]  # once, when the one keep-alive connection opened
+    assert answers.asked == ["localhost"]  # once, when the one keep-alive connection opened
 
 
 async def test_a_refused_literal_stays_refused_on_every_request() -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -103,6 +104,9 @@ class HttpClient:
         metrics: where to record per-request metrics (shared per instance), if any.
         headers: default headers (never put credentials here: use ``auth``).
         transport: an inner transport (tests); it is still wrapped by the address guard.
+        verify: verify certificates (True), a CA bundle path, or an ``ssl.SSLContext`` of the
+            caller's own (a client certificate for mutual TLS), used as is.
+        limits: connection pool limits (see :mod:`.transport` for how aiohttp applies them).
         sleep: the sleep coroutine (tests may speed time up).
     """
 
@@ -118,7 +122,7 @@ class HttpClient:
         metrics: HttpMetrics | None = None,
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         limits: httpx.Limits | None = None,
         follow_redirects: bool = True,
         max_redirects: int = 5,

@@ -7,9 +7,10 @@ hands out the agent's cloud credentials. The guard works at two points so nothin
 1. :class:`GuardedTransport` checks the URL of every request httpx sends through it, redirects
    included (httpx sends each hop through the transport). IP literals are refused before any
    packet leaves; host names are resolved and every address is checked.
-2. :class:`GuardedNetworkBackend` sits under httpcore's connection pool and checks the address
-   it actually connects to, so a DNS answer that changes between check and connect (rebinding)
-   does not get through either.
+2. :class:`GuardedResolver` resolves host names for the pooled transport's connector (aiohttp,
+   see :mod:`.transport`) and checks every address it returns; the connector connects only
+   to those, so a DNS answer that changes between check and connect (rebinding) does not get
+   through either.
 
 Always refused: link-local (169.254.0.0/16, fe80::/10), cloud metadata endpoints
 (fd00:ec2::254, 100.100.100.200, 192.0.0.192, 168.63.129.16), unspecified, multicast and
@@ -22,22 +23,25 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import os
 import socket
 import ssl
-import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import httpcore
 import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from connectors.sdk.errors import BlockedAddressError
+from connectors.sdk.http.transport import AiohttpTransport
 
 __all__ = [
     "ALWAYS_BLOCKED",
     "LOOPBACK",
     "AddressPolicy",
-    "GuardedNetworkBackend",
+    "GuardedResolver",
     "GuardedTransport",
     "check_ip",
     "guarded_transport",
@@ -143,56 +147,41 @@ async def resolve_and_check(host: str, port: int, policy: AddressPolicy) -> list
     return addresses
 
 
-class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
-    """httpcore backend that resolves, checks, and connects to the checked address only."""
+class GuardedResolver(AbstractResolver):
+    """aiohttp resolver that checks every address a name resolves to before any connection.
 
-    def __init__(self, policy: AddressPolicy, inner: httpcore.AsyncNetworkBackend | None = None):
+    The transport's connector connects only to the addresses returned here, so a DNS answer
+    that changes between the request's check and the connect (rebinding) is checked too.
+    Delegates to the system resolver (``getaddrinfo`` in a thread, as before: /etc/hosts and
+    nsswitch apply, which on-premises names rely on), not to c-ares even where aiodns exists.
+    """
+
+    def __init__(self, policy: AddressPolicy, inner: AbstractResolver | None = None) -> None:
         self.policy = policy
-        self._inner = inner or httpcore.AnyIOBackend()
+        self._inner = inner  # made at the first name: aiohttp's binds to the running loop
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await resolve_and_check(host, port, self.policy)
-        last_error: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last_error = exc
-        assert last_error is not None  # addresses is never empty
-        raise last_error
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        if self._inner is None:
+            self._inner = ThreadedResolver()
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            check_ip(result["host"], self.policy)  # any forbidden address refuses the name
+        return results
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise BlockedAddressError("Unix socket connections are not allowed for connectors.")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    async def close(self) -> None:
+        if self._inner is not None:
+            await self._inner.close()
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
     """Checks every request's destination (each redirect hop too) before ``inner`` sends it.
 
-    ``connect_checked``: ``inner`` connects only through :class:`GuardedNetworkBackend`, which
-    resolves and checks every host name when it opens a connection. Then a name is not
-    resolved again before each request (a thread-pool hop and a DNS query per request, for a
-    connection that is usually reused); address literals are still refused here, early.
+    ``connect_checked``: ``inner`` resolves host names only through :class:`GuardedResolver`,
+    which checks every address before a connection is opened. Then a name is not resolved
+    again before each request (a thread-pool hop and a DNS query per request, for a
+    connection that is usually reused); address literals are refused here, early (the
+    connector does not resolve them, so this is their only check).
     """
 
     def __init__(self, inner: httpx.AsyncBaseTransport, policy: AddressPolicy, *,
@@ -227,6 +216,10 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 def _ssl_context(verify: bool | str) -> ssl.SSLContext:
     """One TLS context per ``verify`` setting: building one loads the CA bundle, which was the
     largest fixed cost of a sync in profiles (contexts are safe to share between clients)."""
+    if isinstance(verify, str):  # a CA bundle (httpx deprecates passing its path)
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
     return httpx.create_ssl_context(verify=verify, trust_env=False)
 
 
@@ -236,33 +229,22 @@ def guarded_transport(
     inner: httpx.AsyncBaseTransport | None = None,
     limits: httpx.Limits | None = None,
     verify: bool | str | ssl.SSLContext = True,
-    retries: int = 0,
 ) -> GuardedTransport:
     """A pooled transport that enforces ``policy`` before sending and again at connect time.
 
     Pass ``inner`` to guard a transport of your own (a test's ``MockTransport``); then only
-    the pre-send check applies, since such a transport opens no sockets of ours.
+    the pre-send check applies, since such a transport opens no sockets of ours. Failed
+    connections are not retried here (the client's retry policy decides).
     """
     if inner is None:
-        http = httpx.AsyncHTTPTransport(
+        pooled = AiohttpTransport(
             limits=limits or httpx.Limits(max_connections=10, max_keepalive_connections=5),
             # A context of the caller's own (mutual TLS) passes as is; settings share one.
-            verify=verify if isinstance(verify, ssl.SSLContext) else _ssl_context(verify),
-            retries=retries,
-            trust_env=False,
+            ssl_context=verify if isinstance(verify, ssl.SSLContext) else _ssl_context(verify),
+            resolver=GuardedResolver(policy),
         )
-        return GuardedTransport(http, policy, connect_checked=_install_backend(http, policy))
+        return GuardedTransport(pooled, policy, connect_checked=True)
     return GuardedTransport(inner, policy)
-
-
-def _install_backend(transport: httpx.AsyncHTTPTransport, policy: AddressPolicy) -> bool:
-    """Put :class:`GuardedNetworkBackend` under httpx's pool (httpx offers no public hook);
-    False if this httpx version has no such place (then every request is resolved first)."""
-    pool = getattr(transport, "_pool", None)
-    if pool is not None and hasattr(pool, "_network_backend"):
-        pool._network_backend = GuardedNetworkBackend(policy)
-        return True
-    return False
 
 
 def policy_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:

@@ -1,0 +1,161 @@
+"""An httpx transport on aiohttp: the httpx API for connectors, aiohttp's C HTTP parser below.
+
+Why: httpcore and h11 were most of the agent's CPU per request (~1.9 ms of process CPU per
+GET through ``httpx.AsyncClient`` on a loopback source, ~0.4 ms with aiohttp underneath), and
+the rate-limit benchmark (issue 6) is bound by one process's CPU. Requests, responses,
+timeouts, redirects, auth flows and gzip stay httpx's; aiohttp only moves bytes.
+
+Modelled on httpx-aiohttp (by an httpx maintainer), written here because two of its choices do
+not fit the SDK: it maps a refused connection to ``ConnectTimeout`` (errors.py would call a
+down server a timeout), and it hands aiohttp the URL as a string, which yarl re-quotes
+(``%2F`` in a query becomes ``/``), changing what a signed request (AWS SigV4) signed.
+
+What differs from httpx's own transport, on purpose or by aiohttp's design:
+
+* no write timeout (aiohttp has none); ``pool`` bounds waiting for a connection *and*
+  connecting (aiohttp's ``connect``), ``connect`` the connecting alone;
+* ``max_keepalive_connections`` is not enforced: idle connections stay up to
+  ``max_connections``, each until ``keepalive_expiry``;
+* TCP only (no Unix sockets: the connector cannot open one), HTTP/1.1 only;
+* an idempotent request on a reused keep-alive connection the server had closed is sent again
+  once on a new connection (httpcore checks the socket before reuse instead): not a retry of a
+  failed exchange, no request reaches the server twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import ssl
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import httpx
+from aiohttp.abc import AbstractResolver
+from yarl import URL
+
+__all__ = ["AiohttpTransport", "map_aiohttp_exceptions"]
+
+#: aiohttp's exceptions as httpx's, most specific first (the first match wins); see
+#: :func:`connectors.sdk.errors.map_exceptions` for what each becomes for the engine.
+_EXCEPTIONS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.SocketTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (TimeoutError, httpx.TimeoutException),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),  # refused, DNS, TLS handshake, cert
+    (aiohttp.ServerFingerprintMismatch, httpx.ConnectError),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),  # truncated or bad body
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),  # unparsable status/headers
+    (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+    (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
+    (aiohttp.ClientConnectionResetError, httpx.ReadError),
+    (aiohttp.ClientConnectionError, httpx.ReadError),  # reset or OS error mid-exchange
+    (aiohttp.ClientError, httpx.NetworkError),
+)
+
+
+@contextlib.contextmanager
+def map_aiohttp_exceptions() -> Iterator[None]:
+    """Re-raise aiohttp's exceptions as httpx's (the original stays as ``__cause__``)."""
+    try:
+        yield
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        for source, target in _EXCEPTIONS:
+            if isinstance(exc, source):
+                raise target(str(exc) or type(exc).__name__) from exc
+        raise  # pragma: no cover - ClientError is the last entry
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(connect: float | None, read: float | None, pool: float | None
+             ) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=connect, sock_read=read)
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with map_aiohttp_exceptions():
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+    async def aclose(self) -> None:
+        # Back to the pool when the body was read whole; an unread connection is closed.
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """A pooled HTTP/1.1 transport: one ``aiohttp.ClientSession``, opened at the first request.
+
+    The session is made inside the running event loop (aiohttp binds it to that loop) and
+    closed by :meth:`aclose`, i.e. with the ``httpx.AsyncClient`` that owns the transport.
+    It keeps no cookies (httpx's client does), reads no proxy settings from the environment,
+    and decompresses nothing (httpx decodes ``Content-Encoding``).
+    """
+
+    def __init__(self, *, ssl_context: ssl.SSLContext, limits: httpx.Limits,
+                 resolver: AbstractResolver) -> None:
+        self._ssl_context = ssl_context
+        self._limits = limits
+        self._resolver = resolver
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections or 0,  # 0: no limit, as httpx's None
+            keepalive_timeout=self._limits.keepalive_expiry,
+            ssl=self._ssl_context,
+            resolver=self._resolver,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+            auto_decompress=False,
+            # httpx sets these; none of aiohttp's own is added when a caller removed one.
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+        )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session or self._open()
+        timeout = request.extensions.get("timeout", {})
+        # The names as the caller wrote them (multi_items() would lower-case them).
+        encoding = request.headers.encoding
+        headers = [(k.decode(encoding), v.decode(encoding)) for k, v in request.headers.raw]
+        data: bytes | httpx.AsyncByteStream | None
+        try:
+            data = request.content or None
+        except httpx.RequestNotRead:  # a streamed body: aiohttp sends it chunked itself
+            data = request.stream  # type: ignore[assignment]
+            headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
+        with map_aiohttp_exceptions():
+            response = await session.request(
+                request.method,
+                URL(str(request.url), encoded=True),  # as httpx encoded it, not re-quoted
+                headers=headers,
+                data=data,
+                allow_redirects=False,  # httpx follows redirects, each hop guarded
+                timeout=_timeout(timeout.get("connect"), timeout.get("read"),
+                                 timeout.get("pool")),
+                server_hostname=request.extensions.get("sni_hostname"),
+            )
+        version = response.version or aiohttp.HttpVersion11
+        extensions = {"http_version": b"HTTP/%d.%d" % (version.major, version.minor)}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_ResponseStream(response),
+            request=request,
+            extensions=extensions,
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
