@@ -237,8 +237,9 @@ def _quantiles(values: list[float]) -> dict[str, float]:
 def client_floor(clients: int = 50, requests: int = 100) -> dict[str, float]:
     """CPU microseconds per request of HTTP clients alone, against the same source with its
     limiter off, all in this process (the source's own share included in each figure): bare
-    asyncio streams (the floor of a Python client), httpx, and the SDK's HttpClient (httpx
-    plus the guard, rate limiter, metrics and retries)."""
+    asyncio streams (the floor of a Python client), httpx, the SDK's HttpClient (httpx on
+    aiohttp plus the guard, rate limiter, metrics and retries), and the same client on httpx's
+    own httpcore transport (what the SDK used before)."""
     from connectors.sdk.http import AddressPolicy, HttpClient  # noqa: PLC0415
 
     global RATE, BURST  # the floor is measured without the limiter
@@ -260,16 +261,20 @@ def client_floor(clients: int = 50, requests: int = 100) -> dict[str, float]:
             for page in range(requests):
                 (await http.get("/items", params={"limit": 2, "cursor": page})).json()
 
-    async def sdk(base: str, n: int) -> None:
+    async def sdk(base: str, n: int, transport: httpx.AsyncBaseTransport | None = None) -> None:
         policy = AddressPolicy(allow_loopback=True)
-        async with HttpClient(f"{base}/t/{n}", policy=policy) as http:
+        async with HttpClient(f"{base}/t/{n}", policy=policy, transport=transport) as http:
             for page in range(requests):
                 (await http.get("/items", params={"limit": 2, "cursor": page})).json()
+
+    async def sdk_on_httpcore(base: str, n: int) -> None:
+        await sdk(base, n, httpx.AsyncHTTPTransport(trust_env=False))
 
     out: dict[str, float] = {}
     try:
         with serve(Throttle(), 10**6, 2) as base:
-            for name, client in (("bare_asyncio", bare), ("httpx", plain), ("sdk", sdk)):
+            for name, client in (("bare_asyncio", bare), ("httpx", plain), ("sdk", sdk),
+                                 ("sdk_on_httpcore", sdk_on_httpcore)):
                 async def fleet(run: Any = client) -> None:
                     await asyncio.gather(*(run(base, n) for n in range(clients)))
                 started = time.process_time()
