@@ -118,6 +118,34 @@ async def test_gzip_is_decoded_by_httpx_and_a_streamed_body_is_sent_chunked() ->
     assert len(seen) == 2  # one keep-alive connection served both
 
 
+async def test_a_followed_redirect_sends_no_body() -> None:
+    """httpx builds the next hop of a redirect from a stream that was never read; a GET
+    without a body must still go out without one (a chunked terminator would reach a server
+    that reads no chunked requests as a request line of its own)."""
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            seen.append(head)
+            if head.startswith(b"GET /old "):
+                writer.write(b"HTTP/1.1 301 Moved\r\nLocation: /new\r\nContent-Length: 0\r\n\r\n")
+            else:
+                writer.write(_answer(b'{"here": "/new"}'))
+            await writer.drain()
+
+    async with raw_server(handle) as port, HttpClient(
+            f"http://127.0.0.1:{port}", policy=LOOPBACK) as http:
+        response = await http.get("/old")
+        assert response.json() == {"here": "/new"}
+        assert (await http.get("/again")).json() == {"here": "/new"}  # the connection is clean
+    assert [h.split(b" ")[1] for h in seen] == [b"/old", b"/new", b"/again"]
+    assert not any(b"transfer-encoding" in h.lower() for h in seen)
+
+
 @pytest.mark.parametrize(
     ("behaviour", "expected"),
     [

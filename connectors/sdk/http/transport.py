@@ -130,9 +130,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         data: bytes | httpx.AsyncByteStream | None
         try:
             data = request.content or None
-        except httpx.RequestNotRead:  # a streamed body: aiohttp sends it chunked itself
-            data = request.stream  # type: ignore[assignment]
-            headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
+        except httpx.RequestNotRead:
+            if "content-length" in request.headers or "transfer-encoding" in request.headers:
+                # A streamed body: aiohttp sends it chunked itself.
+                data = request.stream  # type: ignore[assignment]
+                headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
+            else:  # no body (a redirect's next hop is built from an unread, empty stream)
+                data = None
         with map_aiohttp_exceptions():
             response = await session.request(
                 request.method,
