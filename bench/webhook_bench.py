@@ -53,6 +53,7 @@ from server.db.models import Role
 from server.security.tokens import create_service_principal, issue_token
 from server.vault import MasterKey
 from server.webhooks.standard import sign_headers
+from tests.support.procfs import live_children
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -292,23 +293,11 @@ def _settle(pid: int, timeout: float = 20.0) -> None:
     their start-up is not counted as the cost of the deliveries."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = [pid, *_children(pid)]
+        pids = [pid, *live_children(pid)]
         before = sum(_cpu_seconds(p) for p in pids)
         time.sleep(0.5)
         if sum(_cpu_seconds(p) for p in pids) - before < 0.05:
             return
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def _server_kind(env: dict[str, str]) -> str:
@@ -340,7 +329,7 @@ def run_agent(db_url: str, rate: float, seconds: float, connections: int, *,
         requests = build_requests(path, hook["new_secret"], int(rate * seconds))
         pid = _agent_pid()
         _settle(pid)
-        children = _children(pid)
+        children = live_children(pid)
         cpu_before = _cpu_seconds(pid)
         children_before = sum(_cpu_seconds(c) for c in children)
         result = asyncio.run(fire(port, requests, rate, connections))
@@ -354,7 +343,7 @@ def run_agent(db_url: str, rate: float, seconds: float, connections: int, *,
         result["drained_into_events_s"] = round(time.monotonic() - started, 1)
         result["events"] = _count(db_url, "event_outbox") - events_before
         intake = _cpu_seconds(pid) - cpu_before
-        parser = sum(_cpu_seconds(c) for c in {*children, *_children(pid)}) - children_before
+        parser = sum(_cpu_seconds(c) for c in {*children, *live_children(pid)}) - children_before
         result["agent_cpu_us_per_delivery"] = round((intake + parser) / max(persisted, 1) * 1e6)
         result["intake_cpu_us_per_delivery"] = round(intake / max(persisted, 1) * 1e6)
         result["parser_cpu_us_per_delivery"] = round(parser / max(persisted, 1) * 1e6)

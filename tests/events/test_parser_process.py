@@ -27,19 +27,8 @@ from server.events import parser_process
 from server.events.parser_process import ParserProcess
 from server.vault import MasterKey
 from tests.agents.agent_process import AgentProcess
+from tests.support.procfs import live_children
 from tests.webhooks.helpers import signed, wait_for
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -94,14 +83,14 @@ def test_child_parses_restarts_and_stops_with_the_agent(db_url: str, backend: st
             if a["status"] == "succeeded"][4:], timeout=30)
         assert done  # the actions ran (in the agent) for the events the child dispatched
 
-        children = _children(agent.proc.pid)
+        children = live_children(agent.proc.pid)
         if backend == "sqlite":
             assert children == []  # parsed in the agent's own process
             return
         assert len(children) == 1, children
         os.kill(children[0], signal.SIGKILL)
         first = agent.proc
-        restarted = wait_for(lambda: [p for p in _children(first.pid) if p != children[0]],
+        restarted = wait_for(lambda: [p for p in live_children(first.pid) if p != children[0]],
                              timeout=30)
         _send(agent, path, hook["new_secret"], 5)
         wait_for(lambda: _count(db_url, OutboxEvent) >= 10, timeout=30)
@@ -115,7 +104,7 @@ def test_child_parses_restarts_and_stops_with_the_agent(db_url: str, backend: st
         agent.wait_ready(agent.token)
         second = agent.proc
         assert second is not None
-        child = wait_for(lambda: _children(second.pid), timeout=30)
+        child = wait_for(lambda: live_children(second.pid), timeout=30)
         second.terminate()
         assert second.wait(timeout=30) == 0
         assert not _alive(child[0])
