@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
@@ -39,16 +39,30 @@ class RecordProvenance(UuidPk, Base):
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-def _provenance_of(origin: RecordProvenance | None) -> dict[str, Any]:
-    return dict(origin.provenance) if origin is not None else {}
+class _Stored(Protocol):
+    @property
+    def origin(self) -> RecordProvenance | None: ...
+    @property
+    def stored_changed_fields(self) -> list[Any] | None: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
-def _changed_fields_of(stored: list[Any] | None, data: dict[str, Any]) -> list[Any]:
-    # A created version changed all of its fields; it stores NULL instead of the list.
-    return list(stored) if stored is not None else sorted(data)
+class _VersionView:
+    """What readers see of a record's current version and of a superseded one alike."""
+
+    @property
+    def provenance(self: _Stored) -> dict[str, Any]:
+        return dict(self.origin.provenance) if self.origin is not None else {}
+
+    @property
+    def changed_fields(self: _Stored) -> list[Any]:
+        # A created version changed all of its fields; it stores NULL instead of the list.
+        stored = self.stored_changed_fields
+        return list(stored) if stored is not None else sorted(self.data)
 
 
-class EvidenceRecord(UuidPk, Base):
+class EvidenceRecord(UuidPk, _VersionView, Base):
     __tablename__ = "evidence_records"
     __table_args__ = (
         # external_id leads: a batch lookup is then an index probe per key whatever the
@@ -86,16 +100,8 @@ class EvidenceRecord(UuidPk, Base):
         primaryjoin=lambda: foreign(EvidenceRecord.provenance_id) == RecordProvenance.id,
         lazy="joined", viewonly=True)
 
-    @property
-    def provenance(self) -> dict[str, Any]:
-        return _provenance_of(self.origin)
 
-    @property
-    def changed_fields(self) -> list[Any]:
-        return _changed_fields_of(self.stored_changed_fields, self.data)
-
-
-class EvidenceRecordVersion(UuidPk, Base):
+class EvidenceRecordVersion(UuidPk, _VersionView, Base):
     """A superseded version of a record, exactly as it was stored."""
 
     __tablename__ = "evidence_record_versions"
@@ -116,14 +122,6 @@ class EvidenceRecordVersion(UuidPk, Base):
     origin: Mapped[RecordProvenance | None] = relationship(
         primaryjoin=lambda: foreign(EvidenceRecordVersion.provenance_id) == RecordProvenance.id,
         lazy="joined", viewonly=True)
-
-    @property
-    def provenance(self) -> dict[str, Any]:
-        return _provenance_of(self.origin)
-
-    @property
-    def changed_fields(self) -> list[Any]:
-        return _changed_fields_of(self.stored_changed_fields, self.data)
 
 
 class StreamState(Base):
