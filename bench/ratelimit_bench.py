@@ -186,6 +186,25 @@ def agent_pid() -> int | None:
     return None
 
 
+def agent_tree_cpu(pid: int) -> tuple[float, int] | None:
+    """CPU seconds of the agent and its sync worker children (``server.agents.workers``),
+    and how many such children run."""
+    own = process_cpu_seconds(pid)
+    if own is None:
+        return None
+    workers = 0
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            try:
+                cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"server.agents.workers" in cmd:
+                workers += 1
+                own += process_cpu_seconds(int(child)) or 0.0
+    return own, workers
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -195,7 +214,8 @@ def machine_busy() -> tuple[float, float]:
 
 @contextmanager
 def profiled(pid: int | None, out: str | None) -> Iterator[None]:
-    """py-spy the agent (all its busy threads) while the block runs, if asked."""
+    """py-spy the agent (all its busy threads, its sync workers too) while the block runs,
+    if asked."""
     spy = shutil.which("py-spy") or os.environ.get("PY_SPY")
     if out is None or pid is None or spy is None:
         if out is not None:
@@ -203,7 +223,7 @@ def profiled(pid: int | None, out: str | None) -> Iterator[None]:
         yield
         return
     proc = subprocess.Popen([spy, "record", "-p", str(pid), "-o", out, "--format", "raw",
-                             "-r", "50", "--threads", "--nonblocking"],
+                             "-r", "50", "--threads", "--nonblocking", "--subprocesses"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield
@@ -299,9 +319,12 @@ def run_case(args: argparse.Namespace, case: str, pages: int, per_page: int,
     limits = ({"rate_limit_per_second": RATE, "rate_limit_burst": BURST}
               if args.pacing == "configured" else {})
     try:
-        with serve(throttle, pages, per_page) as source, agent_process(db_url, {
-                "SIMPLETRUST_MAX_PARALLEL_SYNCS": str(args.parallel),
-                "SIMPLETRUST_AGENT_HEARTBEAT_SECONDS": "1"}) as (base, token, _env):
+        env = {"SIMPLETRUST_MAX_PARALLEL_SYNCS": str(args.parallel),
+               "SIMPLETRUST_AGENT_HEARTBEAT_SECONDS": "1"}
+        if args.workers is not None:
+            env["SIMPLETRUST_SYNC_WORKERS"] = str(args.workers)
+        with serve(throttle, pages, per_page) as source, \
+                agent_process(db_url, env) as (base, token, _env):
             http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"},
                                 timeout=60)
             connector = next(c["id"] for c in http.get("/connectors", params={
@@ -330,7 +353,7 @@ def run_case(args: argparse.Namespace, case: str, pages: int, per_page: int,
             pid = agent_pid()
             time.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds() - 0.5))
             counters_before = db_counters(args.pg, database)
-            cpu_before = process_cpu_seconds(pid) if pid else None
+            tree_before = agent_tree_cpu(pid) if pid else None
             source_before = time.process_time()
             busy_before = machine_busy()
             deadline = time.monotonic() + 1200
@@ -347,7 +370,7 @@ def run_case(args: argparse.Namespace, case: str, pages: int, per_page: int,
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"only {done} of {args.tenants} syncs finished")
                     time.sleep(0.2)
-                cpu_after = process_cpu_seconds(pid) if pid else None
+                tree_after = agent_tree_cpu(pid) if pid else None
                 source_cpu = time.process_time() - source_before
                 busy_after = machine_busy()
             counters_after = db_counters(args.pg, database)
@@ -370,11 +393,13 @@ def run_case(args: argparse.Namespace, case: str, pages: int, per_page: int,
     claims = sorted((r.created_at.astimezone(dt.UTC) - due).total_seconds() for r in rows)
     starts = sorted((r.start_time.astimezone(dt.UTC) - due).total_seconds() for r in rows)
     lengths = sorted((r.end_time - r.start_time).total_seconds() for r in rows if r.end_time)
-    agent_cpu = (cpu_after - cpu_before) if cpu_before is not None and cpu_after else None
+    agent_cpu = (tree_after[0] - tree_before[0]) if tree_before and tree_after else None
+    sync_processes = 1 + (tree_after[1] if tree_after else 0)
     busy = ((busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1))
     result = {
         "case": CASE_NAMES[case], "tenants": args.tenants, "pages": pages,
         "per_page": per_page, "pacing": args.pacing, "max_parallel_syncs": args.parallel,
+        "sync_processes": sync_processes,
         "profiled": profile is not None,
         "limiter": {"rate_per_s": RATE, "burst": BURST},
         "records": records, "failed_syncs": failed, "requests_ok": throttle.ok,
@@ -424,7 +449,8 @@ def report(result: dict[str, Any]) -> None:
     print(f"slots claimed {claims['p50']:.2f} s (median) to {claims['max']:.2f} s (last) after "
           f"the due time; syncs started {starts['p50']:.2f} s to {starts['max']:.2f} s, ran "
           f"{lengths['p50']:.2f} s (median) to {lengths['max']:.2f} s")
-    print(f"CPU: agent {r['agent_cpu_s']} s ({r['agent_cpu_us_per_request']} us per request), "
+    print(f"CPU: agent {r['agent_cpu_s']} s in {r.get('sync_processes', 1)} sync process(es) "
+          f"({r['agent_cpu_us_per_request']} us per request), "
           f"PostgreSQL {r['postgres_cpu_s']} s, source {r['source_cpu_s']} s; machine busy "
           f"{r['machine_busy_share']:.0%} over the run")
     per_sync = r["database_per_sync"]
@@ -445,6 +471,8 @@ def main() -> None:
     parser.add_argument("--pacing", choices=["configured", "headers"], default="configured")
     parser.add_argument("--parallel", type=int, default=256,
                         help="SIMPLETRUST_MAX_PARALLEL_SYNCS of the agent")
+    parser.add_argument("--workers", type=int,
+                        help="SIMPLETRUST_SYNC_WORKERS of the agent (default: the agent's)")
     parser.add_argument("--profile", help="write py-spy profiles of the agent to PREFIX-CASE")
     parser.add_argument("--pg", default=pg.DEFAULT_SERVER)
     parser.add_argument("--client-floor", action="store_true",

@@ -14,6 +14,8 @@ import uvicorn
 from sqlalchemy import Engine
 
 from server.agents.lock import AgentLockError, DataDirLock, SingleAgentLock
+from server.agents.runtime import AgentRuntime
+from server.agents.workers import SyncWorkers
 from server.api.app import API_PREFIX, create_app
 from server.config import Settings
 from server.db import migrate
@@ -84,6 +86,9 @@ def serve(settings: Settings) -> None:
     parser = None if settings.is_sqlite else ParserProcess(settings, app.state.event_worker)
     if parser is not None:
         parser.start()
+    # Scheduled syncs also run in sync_workers - 1 child processes (PostgreSQL, one per core
+    # by default): one interpreter is one core, whatever the machine has (issue 6).
+    workers = _sync_workers(settings, app.state.agent_runtime)
     # uvicorn.Server handles SIGINT/SIGTERM: it stops accepting, finishes requests and runs the
     # lifespan shutdown (which stops the scheduler). Then it re-raises the signal to the
     # handler that was there before; ours turn that into a clean exit (status 0, no traceback).
@@ -93,6 +98,8 @@ def serve(settings: Settings) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        if workers is not None:
+            workers.stop()
         if parser is not None:
             parser.stop()
         engine.dispose()
@@ -100,6 +107,16 @@ def serve(settings: Settings) -> None:
             lock.release()
         own_dir.release()
     print("Agent stopped.", flush=True)
+
+
+def _sync_workers(settings: Settings, runtime: AgentRuntime) -> SyncWorkers | None:
+    """Start the extra sync workers; this process is worker 0 and shares the schedules."""
+    if settings.sync_workers <= 1 or settings.is_sqlite:
+        return None
+    workers = SyncWorkers(settings, settings.sync_workers, on_give_up=runtime.scheduler.adopt)
+    runtime.scheduler.workers = settings.sync_workers
+    workers.start()
+    return workers
 
 
 def _single_agent_lock(settings: Settings) -> SingleAgentLock | None:

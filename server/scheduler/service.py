@@ -7,6 +7,11 @@ database whether this agent runs the slot; either way the job is re-planned from
 Changes come in two ways: the local API calls :meth:`SchedulerService.schedule_changed` at
 once, and a periodic refresh picks up what other agents' APIs changed.
 
+Several sync workers (:mod:`server.agents.workers`): every schedule has a home worker
+(:func:`home_of`) whose timer fires at the slot; the others' fire ``FALLBACK_SECONDS`` later
+and normally find the slot taken, so the claims, and the syncs, are spread over the workers
+and a dead worker's slots still run.
+
 Misfires: a slot whose time passed while no agent ran stays in ``next_execution``; the job
 runs it at start (``misfire_grace_time=None``) and the claim moves ``next_execution`` past
 now, so downtime gives one run, not a burst.
@@ -35,6 +40,13 @@ from server.sync.manager import SyncManager
 log = logging.getLogger(__name__)
 
 REFRESH_JOB = "schedules-refresh"
+#: How long after a slot the workers other than its home worker try to claim it.
+FALLBACK_SECONDS = 5.0
+
+
+def home_of(schedule_id: uuid.UUID, workers: int) -> int:
+    """The sync worker that claims the schedule's slots on time (the same on every worker)."""
+    return schedule_id.int % workers if workers > 1 else 0
 
 
 @dataclass(frozen=True)
@@ -47,13 +59,16 @@ class Plan:
 class SchedulerService:
     def __init__(
         self, session_factory: sessionmaker[Session], manager: SyncManager, agent_id: str, *,
-        lease: dt.timedelta, refresh_seconds: float = 10.0,
+        lease: dt.timedelta, refresh_seconds: float = 10.0, worker: int = 0, workers: int = 1,
     ) -> None:
         self.session_factory = session_factory
         self.manager = manager
         self.agent_id = agent_id
         self.lease = lease
         self.refresh_seconds = refresh_seconds
+        self.workers = workers
+        #: The workers whose schedules this one claims on time (its own; a given-up one's).
+        self.homes = {worker}
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC, job_defaults={
             "misfire_grace_time": None, "coalesce": True, "max_instances": 1})
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -149,9 +164,24 @@ class SchedulerService:
             if self._planned.get(plan.schedule_id) != plan.slot:
                 self._plan(plan)
 
+    def adopt(self, worker: int) -> None:
+        """Claim worker ``worker``'s schedules on time from now on (it could not be started).
+        Callable from any thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        def replan_all() -> None:
+            self.homes.add(worker)
+            self._planned.clear()  # every job is planned again at the next refresh
+            loop.create_task(self.refresh(), name="schedules-adopt")
+        loop.call_soon_threadsafe(replan_all)
+
     def _plan(self, plan: Plan) -> None:
-        run_at = plan.slot + dt.timedelta(
-            seconds=jitter_of(plan.schedule_id, plan.slot, plan.jitter_seconds))
+        delay = jitter_of(plan.schedule_id, plan.slot, plan.jitter_seconds)
+        if home_of(plan.schedule_id, self.workers) not in self.homes:
+            delay += FALLBACK_SECONDS
+        run_at = plan.slot + dt.timedelta(seconds=delay)
         self.scheduler.add_job(self._fire, DateTrigger(run_date=run_at),
                                args=(plan.schedule_id, plan.slot), id=str(plan.schedule_id),
                                replace_existing=True, name=f"schedule {plan.schedule_id}")

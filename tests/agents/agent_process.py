@@ -25,7 +25,11 @@ class AgentProcess:
                         SIMPLETRUST_MASTER_KEY=master_key,
                         SIMPLETRUST_AGENT_HEARTBEAT_SECONDS="1",
                         SIMPLETRUST_SYNC_LEASE_SECONDS="4",
-                        SIMPLETRUST_MAX_PARALLEL_SYNCS="8", **(extra_env or {}))
+                        SIMPLETRUST_MAX_PARALLEL_SYNCS="8",
+                        # One process per agent unless a test asks for sync workers: the
+                        # multi-agent tests count agents and child processes.
+                        SIMPLETRUST_SYNC_WORKERS="1")
+        self.env.update(extra_env or {})
         self.data_dir = data_dir
         self.log = data_dir.with_suffix(".log")
         self.proc: subprocess.Popen[bytes] | None = None
