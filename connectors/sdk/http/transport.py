@@ -34,7 +34,12 @@ import httpx
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
-__all__ = ["AiohttpTransport", "map_aiohttp_exceptions"]
+__all__ = ["READ_WHOLE", "AiohttpTransport", "map_aiohttp_exceptions"]
+
+#: A request extension: the caller reads the body whole anyway (the SDK client does), so the
+#: transport may return the response already read when httpx would not decode it (a
+#: ``Content-Length`` and no ``Content-Encoding``): no stream layers to iterate per request.
+READ_WHOLE = "simpletrust.read_whole"
 
 #: aiohttp's exceptions as httpx's, most specific first (the first match wins); see
 #: :func:`connectors.sdk.errors.map_exceptions` for what each becomes for the engine.
@@ -72,6 +77,11 @@ def map_aiohttp_exceptions() -> Iterator[None]:
 def _timeout(connect: float | None, read: float | None, pool: float | None
              ) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=connect, sock_read=read)
+
+
+def _plain_body(response: aiohttp.ClientResponse) -> bool:
+    headers = response.headers
+    return "Content-Length" in headers and "Content-Encoding" not in headers
 
 
 class _ResponseStream(httpx.AsyncByteStream):
@@ -152,6 +162,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         extensions = {"http_version": b"HTTP/%d.%d" % (version.major, version.minor)}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
+        if request.extensions.get(READ_WHOLE) and _plain_body(response):
+            # As read through the stream: identity decoding, and the Content-Length header
+            # that httpx.Response(content=) would otherwise add is already there.
+            with map_aiohttp_exceptions():
+                body = await response.read()
+            return httpx.Response(
+                status_code=response.status,
+                headers=response.raw_headers,
+                content=body,
+                request=request,
+                extensions=extensions,
+            )
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,

@@ -1,0 +1,252 @@
+"""The client's request path: httpx's steps, without its per-request generality (issue 6).
+
+``httpx.AsyncClient.request`` parses URLs three times per request (the base URL merge, the
+params merge, the origin check's join: each a full RFC 3986 parse), builds urllib cookie
+adapters for every response, and reads the body through extra stream layers: about half of
+the SDK client's CPU per request. :class:`Sender` takes the same steps in the same order
+(auth flow, redirects with each hop through the guarded transport, cookies, body read) for
+the requests :class:`~connectors.sdk.http.client.HttpClient` sends, and keeps what does not
+change between requests (the merged URL of a path, its query parameters).
+
+It uses two httpx internals, each checked when this module is imported: the parsed URL's
+components (``URL._uri_reference``) to set a query without re-parsing the rest, and
+``AsyncClient._build_redirect_request`` for a redirect's next hop. When either is missing,
+or the client has what the fast path does not handle (cookies to send, default params,
+event hooks), the request goes through ``httpx.AsyncClient`` itself: same result, more CPU.
+tests/sdk/test_sending.py runs the same requests both ways.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from connectors.sdk.http.transport import READ_WHOLE
+
+__all__ = ["FAST_URLS", "Sender"]
+
+_log = logging.getLogger("httpx")  # httpx's own request log line, kept as it writes it
+_CACHE_SIZE = 256  # distinct paths per client (next-page links may all differ)
+
+_quote: Callable[..., str] | None
+try:  # httpx's percent-encoding of a query component (what URL(..., params=) applies)
+    from httpx._urlparse import QUERY_SAFE
+    from httpx._urlparse import quote as _quote
+except ImportError:  # pragma: no cover - depends on the httpx version
+    QUERY_SAFE, _quote = "", None
+
+
+def _params_replace_query() -> bool:
+    """httpx 0.28 replaces a URL's query with ``params``; 0.27 merged them."""
+    return httpx.Request("GET", "http://h/?a=1", params={"b": "2"}).url.query == b"b=2"
+
+
+_REPLACE = _params_replace_query()
+
+
+def _with_query(url: httpx.URL, query: str | None) -> httpx.URL:
+    """``url`` with its query set to ``query`` (already form-encoded), the rest as parsed."""
+    new = httpx.URL.__new__(httpx.URL)
+    encoded = None if query is None or _quote is None else _quote(query, safe=QUERY_SAFE)
+    new._uri_reference = url._uri_reference._replace(query=encoded)
+    return new
+
+
+def _fast_urls_work() -> bool:
+    """Whether :func:`_with_query` gives exactly what httpx gives (else it is not used)."""
+    if _quote is None:  # pragma: no cover - depends on the httpx version
+        return False
+    try:
+        samples: tuple[tuple[str, dict[str, Any]], ...] = (
+            ("http://h:81/a%2Fb/?x=1#f", {"q": "a b/é%", "n": 2}),
+            ("https://[::1]/p", {"k": ["1", "2"]}))
+        for url, params in samples:
+            base = httpx.URL(url)
+            if str(_merged_query(base, base.params, params)) != str(
+                    httpx.Request("GET", base, params=params).url):
+                return False  # pragma: no cover - depends on the httpx version
+    except (AttributeError, TypeError):  # pragma: no cover - depends on the httpx version
+        return False
+    return hasattr(httpx.AsyncClient, "_build_redirect_request")
+
+
+def _merged_query(url: httpx.URL, query: httpx.QueryParams, params: Any) -> httpx.URL:
+    merged = httpx.QueryParams(params) if _REPLACE else query.merge(params)
+    return _with_query(url, str(merged) if merged else None)
+
+
+FAST_URLS = _fast_urls_work()
+
+
+class Sender:
+    """Builds and sends one :class:`~connectors.sdk.http.client.HttpClient`'s requests.
+
+    ``transport`` is the client's (guarded) transport: every hop still goes through it.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, transport: httpx.AsyncBaseTransport) -> None:
+        self._client = client
+        self._transport = transport
+        # path as given -> (merged URL, its query parameters)
+        self._urls: dict[str, tuple[httpx.URL, httpx.QueryParams]] = {}
+        self._joined: dict[str, httpx.URL] = {}
+
+    def usable(self) -> bool:
+        """Whether this request can skip ``httpx.AsyncClient`` (checked per request: a
+        connector may set cookies or hooks on the client between requests)."""
+        client = self._client
+        hooks = client.event_hooks
+        return (FAST_URLS and not client.is_closed and not client.cookies
+                and not client.params and not hooks["request"] and not hooks["response"])
+
+    def join(self, url: str) -> httpx.URL:
+        """``base_url.join(url)``, remembered per ``url``."""
+        joined = self._joined.get(url)
+        if joined is None:
+            if len(self._joined) >= _CACHE_SIZE:
+                self._joined.clear()
+            joined = self._joined[url] = self._client.base_url.join(url)
+        return joined
+
+    def _merge_url(self, url: str) -> tuple[httpx.URL, httpx.QueryParams]:
+        """``AsyncClient._merge_url``: a relative URL is appended to the base URL's path."""
+        known = self._urls.get(url)
+        if known is None:
+            merge = httpx.URL(url)
+            if merge.is_relative_url:
+                base = self._client.base_url
+                merge = base.copy_with(raw_path=base.raw_path + merge.raw_path.lstrip(b"/"))
+            if len(self._urls) >= _CACHE_SIZE:
+                self._urls.clear()
+            known = self._urls[url] = (merge, merge.params)
+        return known
+
+    def build(self, method: str, url: str, *, params: Mapping[str, Any] | None,
+              json: Any, content: bytes | str | None,
+              headers: Mapping[str, str] | None) -> httpx.Request:
+        """What ``AsyncClient.build_request`` builds, for a client :meth:`usable` accepts."""
+        target, query = self._merge_url(url)
+        if params is not None:
+            target = _merged_query(target, query, params)
+        merged = httpx.Headers(self._client.headers)
+        merged.update(headers)
+        return httpx.Request(method, target, content=content, json=json, headers=merged,
+                             extensions={"timeout": self._client.timeout.as_dict(),
+                                         READ_WHOLE: True})
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """``AsyncClient.send(request)``: auth flow, redirects, then the body read whole."""
+        response = await self._send_handling_auth(request)
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+    def _auth(self, request: httpx.Request) -> httpx.Auth:
+        auth = self._client.auth
+        if auth is not None:
+            return auth
+        url = request.url
+        if url.username or url.password:
+            return httpx.BasicAuth(username=url.username, password=url.password)
+        return httpx.Auth()
+
+    async def _send_handling_auth(self, request: httpx.Request) -> httpx.Response:
+        history: list[httpx.Response] = []
+        auth_flow = self._auth(request).async_auth_flow(request)
+        try:
+            request = await auth_flow.__anext__()
+            while True:
+                response = await self._send_handling_redirects(request, history)
+                try:
+                    try:
+                        next_request = await auth_flow.asend(response)
+                    except StopAsyncIteration:
+                        return response
+                    response.history = list(history)
+                    await response.aread()
+                    request = next_request
+                    history.append(response)
+                except BaseException:
+                    await response.aclose()
+                    raise
+        finally:
+            await auth_flow.aclose()
+
+    async def _send_handling_redirects(self, request: httpx.Request,
+                                       history: list[httpx.Response]) -> httpx.Response:
+        client = self._client
+        while True:
+            if len(history) > client.max_redirects:
+                raise httpx.TooManyRedirects(
+                    "Exceeded maximum allowed redirects.", request=request)
+            response = await self._send_single_request(request)
+            try:
+                response.history = list(history)
+                if not response.has_redirect_location:
+                    return response
+                request = client._build_redirect_request(request, response)
+                history = [*history, response]
+                if client.follow_redirects:
+                    await response.aread()
+                else:
+                    response.next_request = request
+                    return response
+            except BaseException:
+                await response.aclose()
+                raise
+
+    async def _send_single_request(self, request: httpx.Request) -> httpx.Response:
+        start = time.perf_counter()
+        if not isinstance(request.stream, httpx.AsyncByteStream):
+            raise RuntimeError(
+                "Attempted to send an sync request with an AsyncClient instance.")
+        try:
+            response = await self._transport.handle_async_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request
+            raise
+        response.request = request
+        if response.is_closed:  # read whole by the transport (READ_WHOLE)
+            response.elapsed = dt.timedelta(seconds=time.perf_counter() - start)
+        else:
+            response.stream = _Timed(response, start)
+        if _sets_cookies(response.headers.raw):
+            # Without Set-Cookie headers the jar would read nothing: the urllib adapters
+            # it needs cost more than the rest of the response handling.
+            self._client.cookies.extract_cookies(response)
+        if _log.isEnabledFor(logging.INFO):
+            _log.info('HTTP Request: %s %s "%s %d %s"', request.method, request.url,
+                      response.http_version, response.status_code, response.reason_phrase)
+        return response
+
+
+def _sets_cookies(raw: list[tuple[bytes, bytes]]) -> bool:
+    for name, _ in raw:
+        if len(name) in (10, 11) and name.lower() in (b"set-cookie", b"set-cookie2"):
+            return True
+    return False
+
+
+class _Timed(httpx.AsyncByteStream):
+    """The response's stream; sets ``response.elapsed`` when closed, as httpx's client does."""
+
+    def __init__(self, response: httpx.Response, start: float) -> None:
+        self._stream = response.stream
+        self._response = response
+        self._start = start
+
+    async def __aiter__(self) -> Any:
+        async for chunk in self._stream:  # type: ignore[union-attr]
+            yield chunk
+
+    async def aclose(self) -> None:
+        self._response.elapsed = dt.timedelta(seconds=time.perf_counter() - self._start)
+        await self._stream.aclose()  # type: ignore[union-attr]
