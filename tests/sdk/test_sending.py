@@ -17,6 +17,8 @@ import pytest
 
 from connectors.sdk import errors as e
 from connectors.sdk.http import AddressPolicy, CursorPaginator, HttpClient, RecordSelector, sending
+from connectors.sdk.http.client import _lowered
+from connectors.sdk.http.ratelimit import parse_rate_limit, parse_retry_after
 from connectors.sdk.http.sending import Sender
 
 from .servers import Reply, Seen, Server, serve
@@ -169,3 +171,17 @@ async def test_a_client_with_cookies_or_hooks_goes_through_httpx() -> None:
         http._client.cookies.clear()
         http._client.event_hooks["request"].append(lambda request: None)
         assert not sender.usable()
+
+
+@pytest.mark.parametrize("raw", [
+    [(b"X-RateLimit-Remaining", b"0"), (b"x-ratelimit-remaining", b"1"), (b"Retry-After", b"2")],
+    [(b"RateLimit", b"limit=10, remaining=0, reset=3"), (b"Content-Type", b"\xc3\xbc/\xff")],
+    [],
+])
+def test_the_header_dict_reads_as_httpx_headers(raw: list[tuple[bytes, bytes]]) -> None:
+    headers = httpx.Headers(raw)
+    lowered = _lowered(headers)
+    for name in ("X-RateLimit-Remaining", "retry-after", "ratelimit", "content-type", "absent"):
+        assert lowered.get(name.lower()) == headers.get(name)
+    assert parse_rate_limit(lowered) == parse_rate_limit(headers)
+    assert parse_retry_after(lowered, now=0) == parse_retry_after(headers, now=0)

@@ -174,8 +174,8 @@ class HttpClient:
             self.metrics.throttle_wait_s += pause
             await self._sleep(pause)
 
-    def _observe_rate_limit(self, response: httpx.Response) -> None:
-        status = parse_rate_limit(response.headers)
+    def _observe_rate_limit(self, headers: Mapping[str, str]) -> None:
+        status = parse_rate_limit(headers)
         if status.exhausted and status.reset_after is not None and status.reset_after > 0:
             pause = min(status.reset_after, self.retry.max_rate_limit_pause)
             self.metrics.throttle_pauses += 1
@@ -221,10 +221,11 @@ class HttpClient:
                 raise
             _unbind(response)
             status = response.status_code
-            retry_after = parse_retry_after(response.headers)
+            answer = _lowered(response.headers)
+            retry_after = parse_retry_after(answer)
             throttled = status == 429 or (status == 503 and retry_after is not None)
             self._record(method, url, response, started, attempt, throttled=throttled)
-            self._observe_rate_limit(response)
+            self._observe_rate_limit(answer)
             if status < 400 or status in ok_statuses:
                 return response
             if throttled:
@@ -394,6 +395,18 @@ def _unbind(response: httpx.Response) -> None:
     """
     if response.is_closed and response.is_stream_consumed:
         response.stream = httpx.ByteStream(response.content)
+
+
+def _lowered(headers: httpx.Headers) -> dict[str, str]:
+    """The headers as ``headers.get`` reads them (lower-case names, repeats joined with ", "),
+    in a dict: the rate-limit parsers look up to 20 names per response, and each
+    ``httpx.Headers.get`` scans and decodes every header."""
+    out: dict[str, str] = {}
+    encoding = headers.encoding
+    for raw_key, raw_value in headers.raw:
+        key, value = raw_key.lower().decode(encoding), raw_value.decode(encoding)
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
 
 
 def _decode_json(response: httpx.Response) -> Any:

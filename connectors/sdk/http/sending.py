@@ -133,8 +133,10 @@ class Sender:
         target, query = self._merge_url(url)
         if params is not None:
             target = _merged_query(target, query, params)
-        merged = httpx.Headers(self._client.headers)
-        merged.update(headers)
+        merged = self._client.headers  # httpx.Request copies it
+        if headers:
+            merged = httpx.Headers(merged)
+            merged.update(headers)
         return httpx.Request(method, target, content=content, json=json, headers=merged,
                              extensions={"timeout": self._client.timeout.as_dict(),
                                          READ_WHOLE: True})
