@@ -13,13 +13,16 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import literal_column, select, union_all
+from sqlalchemy import func, literal, literal_column, select, union_all
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from server.db.models import EvidenceRecord, EvidenceRecordVersion, SyncExecution
 
 #: Agents' clocks may differ a little; records are looked for from this long before the start.
 CLOCK_MARGIN = dt.timedelta(minutes=10)
+#: Hashes per chunk read back from SQLite; characters of the prefix PostgreSQL groups by.
+CHUNK, PREFIX = 10_000, 2
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,23 @@ def written_by(session: Session, execution: SyncExecution) -> WrittenDigest:
     both = union_all(current, older).subquery()
     h = hashlib.sha256()
     count = 0
-    # Byte order on both databases (PostgreSQL would otherwise sort by its locale).
-    key = both.c.h.collate("C") if session.get_bind().dialect.name == "postgresql" \
-        else literal_column("h")
-    ordered = select(both.c.h).order_by(key)
-    # Stream the hashes in chunks of 10,000 (a million records would otherwise be ~100 MiB),
-    # through the session's connection: plain rows, none of the ORM's per-row loading.
-    result = session.connection().execute(ordered.execution_options(yield_per=10_000))
+    if session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL joins the sorted hashes into one text per two-character prefix (byte
+        # order, not the locale's; a prefix's group holds a 256th of them): a few hundred rows
+        # to read instead of one per record, which cost ~1.5 us of agent CPU per record.
+        # Prefix order then order within a prefix is the order of the whole (C collation).
+        prefix = func.left(both.c.h, PREFIX).collate("C")
+        parts = select(func.count(), func.string_agg(
+            both.c.h.concat("\n"), aggregate_order_by(literal(""), both.c.h.collate("C")))
+        ).group_by(prefix).order_by(prefix)
+        for n, joined in session.connection().execute(parts):
+            h.update(joined.encode("ascii"))
+            count += n
+        return WrittenDigest(count, h.hexdigest())
+    ordered = select(both.c.h).order_by(literal_column("h"))
+    # Stream the hashes in chunks (a million records would otherwise be ~100 MiB), through
+    # the session's connection: plain rows, none of the ORM's per-row loading.
+    result = session.connection().execute(ordered.execution_options(yield_per=CHUNK))
     for chunk in result.scalars().partitions():
         h.update("".join([f"{value}\n" for value in chunk]).encode("ascii"))
         count += len(chunk)
