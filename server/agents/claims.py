@@ -9,15 +9,18 @@ same row (it stops when the execution no longer names it).
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 import uuid
 from collections.abc import Callable, Collection
+from typing import Any
 
 from sqlalchemy import and_, or_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db.models import IntegrationInstance, SyncExecution, SyncStatus
 from server.db.types import utcnow
-from server.events.emit import emit_sync_started
+from server.events.emit import emit, emit_sync_started
 
 ACTIVE = (SyncStatus.PENDING, SyncStatus.RUNNING)
 
@@ -89,10 +92,48 @@ def renew_leases(session: Session, agent_id: str, execution_ids: Collection[uuid
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def gate_for(session_factory: sessionmaker[Session], agent_id: str, lease: dt.timedelta
-             ) -> Callable[[uuid.UUID], bool]:
-    """The SyncManager's start gate: run an execution only once this agent owns it."""
+class FreshClaims:
+    """Executions this agent's scheduler just created, owned and leased, with the payload of
+    their ``sync.started`` event (read from the rows the claim had in hand).
+
+    The start gate of such an execution needs no claim: nobody can take it over before its
+    lease lapses. It only writes the event, one insert instead of a claim's update and three
+    reads; with 200 slots due together the gates of every claimed sync ran, six at a time,
+    before the first sync could begin (issue 6).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[uuid.UUID, tuple[float, dict[str, Any]]] = {}
+
+    def add(self, execution_id: uuid.UUID, started_event: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[execution_id] = (time.monotonic(), started_event)
+
+    def take(self, execution_id: uuid.UUID, within: float) -> dict[str, Any] | None:
+        """The event of a claim made less than ``within`` seconds ago (else None: claim)."""
+        with self._lock:
+            item = self._items.pop(execution_id, None)
+        if item is None or time.monotonic() - item[0] >= within:
+            return None
+        return item[1]
+
+
+def gate_for(session_factory: sessionmaker[Session], agent_id: str, lease: dt.timedelta,
+             fresh: FreshClaims | None = None) -> Callable[[uuid.UUID], bool]:
+    """The SyncManager's start gate: run an execution only once this agent owns it.
+
+    ``fresh``: executions claimed with their slot less than half a lease ago are owned (the
+    claim wrote this agent and the lease): only their ``sync.started`` event is written.
+    """
     def gate(execution_id: uuid.UUID) -> bool:
+        started = fresh.take(execution_id, lease.total_seconds() / 2) if fresh else None
         with session_factory() as session:
+            if started is not None:
+                emit(session, "sync.started", started,
+                     dedupe_key=f"sync.started:{execution_id}",
+                     instance_id=uuid.UUID(started["instance_id"]))
+                session.commit()
+                return True
             return claim_to_start(session, execution_id, agent_id, utcnow(), lease)
     return gate

@@ -36,6 +36,7 @@ class AgentRuntime:
         self.scheduler = SchedulerService(factory, manager, self.agent_id, lease=lease,
                                           refresh_seconds=max(settings.agent_heartbeat_seconds,
                                                               1.0))
+        self.scheduler.fresh = self.agents.fresh
         self.events = EventWorker(factory, app.state.registry, app.state.vault, manager,
                                   settings, self.agent_id, lease=lease)
         self.intake = WebhookIntake(factory, app.state.registry, app.state.vault,

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server import __version__
-from server.agents.claims import claim_orphans, gate_for, renew_leases
+from server.agents.claims import FreshClaims, claim_orphans, gate_for, renew_leases
 from server.db.models import Agent, AgentState
 from server.db.types import utcnow
 from server.sync.manager import SyncManager
@@ -52,10 +52,13 @@ class AgentService:
         self.lease = lease
         self._task: asyncio.Task[None] | None = None
         self.taken_over: list[uuid.UUID] = []
+        #: Executions the scheduler just claimed (their start gate only writes the event).
+        self.fresh = FreshClaims()
 
     async def start(self) -> None:
         await asyncio.to_thread(self._register)
-        self.manager.start_gate = gate_for(self.session_factory, self.agent_id, self.lease)
+        self.manager.start_gate = gate_for(self.session_factory, self.agent_id, self.lease,
+                                           self.fresh)
         self._launch(await asyncio.to_thread(self._take_over, True))
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="agent-heartbeat")
 

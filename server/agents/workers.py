@@ -210,6 +210,7 @@ async def _serve(settings: Settings, engine: Engine, index: int, count: int) -> 
     scheduler = SchedulerService(factory, manager, agent_id, lease=lease,
                                  refresh_seconds=max(settings.agent_heartbeat_seconds, 1.0),
                                  worker=index, workers=count)
+    scheduler.fresh = agents.fresh
     closed = _closed_event()
     started = False
     try:

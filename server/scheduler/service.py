@@ -32,6 +32,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.agents.claims import FreshClaims
 from server.db.models import ScheduleType, SyncSchedule
 from server.db.types import utcnow
 from server.scheduler.slots import SlotClaim, claim_slot, first_slot, jitter_of
@@ -77,6 +78,8 @@ class SchedulerService:
         #: Claims this agent made (for tests and the agents listing).
         self.claims: list[SlotClaim] = []
         self.extra_jobs: list[tuple[Any, float, str]] = []
+        #: Where started claims are handed to the start gate (see FreshClaims).
+        self.fresh: FreshClaims | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -222,6 +225,8 @@ class SchedulerService:
         if claim.claimed:
             self.claims.append(claim)
             if claim.execution_id is not None:
+                if self.fresh is not None and claim.started_event is not None:
+                    self.fresh.add(claim.execution_id, claim.started_event)
                 self.manager.launch(claim.execution_id)
                 log.info("schedule %s: slot %s runs as sync %s", schedule_id,
                          slot.isoformat(), claim.execution_id)

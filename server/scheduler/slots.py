@@ -15,6 +15,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from server.db.models import (
     SyncSchedule,
     TriggerType,
 )
+from server.events.emit import sync_data
 from server.services import activity
 from server.services.schedules import cron_trigger
 from server.sync.manager import SyncAlreadyActive, create_execution
@@ -77,6 +79,8 @@ class SlotClaim:
     reason: str  # started | skipped_active | skipped_inactive | taken | stale | gone
     execution_id: uuid.UUID | None = None
     next_slot: dt.datetime | None = None
+    #: The ``sync.started`` payload of the execution (what the start gate would read).
+    started_event: dict[str, Any] | None = None
 
 
 def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agent_id: str,
@@ -96,6 +100,7 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
     instance = session.get(IntegrationInstance, schedule.instance_id, with_for_update=True)
     assert instance is not None  # the schedule's foreign key cascades
     execution_id: uuid.UUID | None = None
+    started_event: dict[str, Any] | None = None
     if instance.status not in RUNNABLE:
         outcome = SlotOutcome.SKIPPED_INACTIVE
         activity.record(session, "schedule.skip",
@@ -123,6 +128,8 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
         else:
             outcome = SlotOutcome.STARTED
             execution_id = execution.id
+            started_event = sync_data(execution, instance)
+            started_event["status"] = "running"
     # The scheduler's bookkeeping goes in plain UPDATEs, not ORM attribute changes: a changed
     # SyncSchedule object is a configuration change to the audit hooks, which take the
     # audit chain's one-row lock at commit (every claim of every agent queued on it) only to
@@ -143,4 +150,4 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
         session.rollback()
         return SlotClaim(False, "taken")
     session.commit()
-    return SlotClaim(True, outcome.value, execution_id, next_slot)
+    return SlotClaim(True, outcome.value, execution_id, next_slot, started_event)

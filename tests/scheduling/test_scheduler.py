@@ -10,11 +10,13 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from server.agents.claims import FreshClaims, gate_for
 from server.db.engine import make_session_factory
 from server.db.models import (
     AuditChainHead,
     ConfigRevision,
     IntegrationInstance,
+    OutboxEvent,
     ScheduleSlot,
     ScheduleType,
     SyncExecution,
@@ -22,6 +24,7 @@ from server.db.models import (
     TriggerType,
 )
 from server.db.types import utcnow
+from server.events.emit import sync_data
 from server.scheduler.service import SchedulerService
 from server.scheduler.slots import SlotClaim, claim_slot, following_slot, jitter_of
 from server.sync.manager import create_execution
@@ -208,3 +211,43 @@ def test_schedule_rows_changed_elsewhere_are_picked_up_by_refresh(api: Api) -> N
             "instance_id": instance["id"]}).json()["items"], timeout=20)
         api.wait(runs[0]["id"])
     assert runs[0]["options"]["slot"] == soon.isoformat()
+
+
+def test_a_fresh_claim_starts_with_the_same_event_and_no_second_claim(api: Api) -> None:
+    """The start gate of a sync the scheduler just claimed writes the ``sync.started`` event
+    the claim prepared (the payload the full gate reads from the rows) and nothing else; a
+    claim older than half a lease goes through the full gate, which refuses an execution
+    another agent took over."""
+    with serve_source(Source(5)) as url:
+        _, schedule = _instance_with_schedule(api, url)
+    slot = utcnow().replace(microsecond=0) - dt.timedelta(minutes=1)
+    _set_slot(api, schedule["id"], slot)
+    factory = make_session_factory(api.engine)
+    with factory() as session:
+        claim = claim_slot(session, uuid.UUID(schedule["id"]), slot, "a", utcnow(), LEASE)
+    assert claim.execution_id is not None
+    assert claim.started_event is not None
+    fresh = FreshClaims()
+    fresh.add(claim.execution_id, claim.started_event)
+    with factory() as session:
+        lease_before = session.get(SyncExecution, claim.execution_id).lease_expires_at  # type: ignore[union-attr]
+    assert gate_for(factory, "a", LEASE, fresh)(claim.execution_id)
+    with factory() as session:
+        events = session.scalars(select(OutboxEvent).where(
+            OutboxEvent.event_type == "sync.started")).all()
+        execution = session.get(SyncExecution, claim.execution_id)
+        assert execution is not None
+        instance = session.get(IntegrationInstance, execution.instance_id)
+        expected = sync_data(execution, instance)
+    assert execution.lease_expires_at == lease_before  # no claim: nothing else written
+    assert [e.payload for e in events] == [{**expected, "status": "running"}]
+
+    # Stale (older than half the gate's lease, here 0 s): the full gate, which sees the
+    # execution owned by agent "b" under a live lease and refuses it.
+    with factory() as session:
+        session.execute(update(SyncExecution).where(SyncExecution.id == claim.execution_id)
+                        .values(agent_id="b", lease_expires_at=utcnow() + LEASE))
+        session.commit()
+    fresh.add(claim.execution_id, claim.started_event)
+    assert not gate_for(factory, "a", dt.timedelta(0), fresh)(claim.execution_id)
+    assert fresh.take(claim.execution_id, 60.0) is None  # the entry was used up
