@@ -8,6 +8,7 @@ resumed neither loses nor repeats its samples.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any, cast
 
@@ -70,11 +71,50 @@ class SampleRecorder:
         return rows
 
 
+#: Every column of a sample row, in the order the PostgreSQL ``COPY`` writes them.
+COLUMNS = ("id", "instance_id", "sync_id", "kind", "recorded_at", "duration_ms", "ok",
+           "unavailable", "throttled", "status_code", "bytes_sent", "bytes_received", "records",
+           "error_category")
+_COPY = f"COPY metric_samples ({', '.join(COLUMNS)}) FROM STDIN"
+_ALL = frozenset(COLUMNS)
+
+
 def write(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert sample rows (one per HTTP attempt: a Core insert, the ORM's bulk path costs a
-    fifth more per row and these rows need none of it)."""
-    if rows:
+    """Insert sample rows (one per HTTP attempt), in the session's transaction.
+
+    On PostgreSQL one ``COPY`` whose lines are written here: a Core insert adapted 14 values
+    per row through SQLAlchemy's bind processing, ~40 us a row, one row per request of every
+    sync (issue 6). Elsewhere, or for rows without every column, a Core insert.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql" or not all(
+            row.keys() >= _ALL for row in rows):
         session.connection().execute(insert(cast(Table, MetricSample.__table__)), rows)
+        return
+    text = "".join("\t".join([_copy_value(row[c]) for c in COLUMNS]) + "\n" for row in rows)
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(_COPY) as copy:
+        copy.write(text.encode())
+
+
+def _copy_value(value: Any) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime in a metric sample; attach a time zone")
+        return value.isoformat()
+    text = str(value)  # uuids, numbers (float: shortest repr, read back exactly), enums
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                .replace("\r", "\\r"))
+    return text
 
 
 def sync_row(execution: SyncExecution, error: dict[str, Any] | None) -> dict[str, Any]:
