@@ -257,9 +257,13 @@ def _quantiles(values: list[float]) -> dict[str, float]:
 def client_floor(clients: int = 50, requests: int = 100) -> dict[str, float]:
     """CPU microseconds per request of HTTP clients alone, against the same source with its
     limiter off, all in this process (the source's own share included in each figure): bare
-    asyncio streams (the floor of a Python client), httpx, the SDK's HttpClient (httpx on
-    aiohttp plus the guard, rate limiter, metrics and retries), and the same client on httpx's
-    own httpcore transport (what the SDK used before)."""
+    asyncio streams (the floor of a Python client), bare aiohttp (the SDK's transport alone),
+    httpx, the SDK's HttpClient (httpx on aiohttp plus the guard, rate limiter, metrics and
+    retries), the same client through ``httpx.AsyncClient.request`` instead of its own
+    request path (``sending.Sender``, before it existed), and on httpx's own httpcore
+    transport."""
+    import aiohttp  # noqa: PLC0415
+
     from connectors.sdk.http import AddressPolicy, HttpClient  # noqa: PLC0415
 
     global RATE, BURST  # the floor is measured without the limiter
@@ -276,24 +280,39 @@ def client_floor(clients: int = 50, requests: int = 100) -> dict[str, float]:
             json.loads(await reader.readexactly(length))
         writer.close()
 
+    async def bare_aiohttp(base: str, n: int) -> None:
+        async with aiohttp.ClientSession() as session:
+            for page in range(requests):
+                async with session.get(f"{base}/t/{n}/items",
+                                       params={"limit": 2, "cursor": page}) as response:
+                    json.loads(await response.read())
+
     async def plain(base: str, n: int) -> None:
         async with httpx.AsyncClient(base_url=f"{base}/t/{n}") as http:
             for page in range(requests):
                 (await http.get("/items", params={"limit": 2, "cursor": page})).json()
 
-    async def sdk(base: str, n: int, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    async def sdk(base: str, n: int, transport: httpx.AsyncBaseTransport | None = None,
+                  own_path: bool = True) -> None:
         policy = AddressPolicy(allow_loopback=True)
         async with HttpClient(f"{base}/t/{n}", policy=policy, transport=transport) as http:
+            if not own_path:
+                http._sender.usable = lambda: False  # type: ignore[method-assign]
             for page in range(requests):
                 (await http.get("/items", params={"limit": 2, "cursor": page})).json()
 
     async def sdk_on_httpcore(base: str, n: int) -> None:
         await sdk(base, n, httpx.AsyncHTTPTransport(trust_env=False))
 
+    async def sdk_httpx_path(base: str, n: int) -> None:
+        await sdk(base, n, own_path=False)
+
     out: dict[str, float] = {}
     try:
         with serve(Throttle(), 10**6, 2) as base:
-            for name, client in (("bare_asyncio", bare), ("httpx", plain), ("sdk", sdk),
+            for name, client in (("bare_asyncio", bare), ("bare_aiohttp", bare_aiohttp),
+                                 ("httpx", plain), ("sdk", sdk),
+                                 ("sdk_httpx_path", sdk_httpx_path),
                                  ("sdk_on_httpcore", sdk_on_httpcore)):
                 async def fleet(run: Any = client) -> None:
                     await asyncio.gather(*(run(base, n) for n in range(clients)))
