@@ -328,15 +328,12 @@ def scope_is_empty(session: Session, scope: Scope) -> bool:
         EvidenceRecord.entity_type == scope.entity_type).limit(1)).first() is None
 
 
-def _all_new(session: Session, scope: Scope, latest: dict[str, dict[str, Any]],
+def _all_new(session: Session, scope: Scope, latest: Prepared,
              provenance: dict[str, Any], now: Any) -> Counts | None:
     """Insert the whole batch without looking up existing rows, inside a savepoint; None
     (nothing written) when one of its keys is already stored."""
-    rows: list[_NewRecord] = []
-    sha256, encode = hashlib.sha256, canonical_bytes
-    for ext, data in latest.items():
-        encoded = encode(data)
-        rows.append((ext, data, encoded, sha256(encoded).hexdigest()))
+    rows: list[_NewRecord] = [(ext, data, encoded, digest)
+                              for ext, (data, encoded, digest) in latest.items()]
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute("SAVEPOINT evidence_new_batch")
     try:
@@ -354,8 +351,28 @@ def _all_new(session: Session, scope: Scope, latest: dict[str, dict[str, Any]],
     return counts
 
 
+#: A batch ready to store: external id -> (data, its canonical JSON, its content hash).
+Prepared = dict[str, tuple[dict[str, Any], bytes, str]]
+
+
+def prepare(records: Iterable[tuple[str, dict[str, Any]]]) -> Prepared:
+    """A batch's canonical JSON and content hashes (the last occurrence of a key wins).
+
+    Pure Python work per record with no database in it: the sync engine calls it on its read
+    loop, so the writer thread (one batch behind) spends its time in PostgreSQL instead.
+    """
+    latest = dict(records)
+    sha256, encode = hashlib.sha256, canonical_bytes
+    prepared: Prepared = {}
+    for ext, data in latest.items():
+        encoded = encode(data)
+        prepared[ext] = (data, encoded, sha256(encoded).hexdigest())
+    return prepared
+
+
 def upsert_batch(
-    session: Session, scope: Scope, records: Sequence[tuple[str, dict[str, Any]]],
+    session: Session, scope: Scope,
+    records: Sequence[tuple[str, dict[str, Any]]] | Prepared,
     *, track_seen: bool, assume_new: bool = False,
 ) -> Counts:
     """Store ``(external_id, data)`` pairs; returns what happened to them.
@@ -366,7 +383,7 @@ def upsert_batch(
     usual way, and ``Counts.collided`` tells the caller to stop assuming.
     """
     counts = Counts()
-    latest = dict(records)  # the last occurrence in a batch wins
+    latest = records if isinstance(records, dict) else prepare(records)
     if not latest:
         return counts
     now = utcnow()
@@ -382,10 +399,7 @@ def upsert_batch(
     new_rows: list[_NewRecord] = []
     changed: dict[uuid.UUID, tuple[str, str, int, bool]] = {}
     seen: list[uuid.UUID] = []
-    sha256 = hashlib.sha256
-    for ext, data in latest.items():
-        encoded = canonical_bytes(data)
-        digest = sha256(encoded).hexdigest()
+    for ext, (data, encoded, digest) in latest.items():
         found = existing.get(ext)
         if found is None:
             new_rows.append((ext, data, encoded, digest))
@@ -403,7 +417,7 @@ def upsert_batch(
         old_data = _supersede(session, list(changed))
         updates = []
         for rid, (ext, digest, version, was_deleted) in changed.items():
-            data = latest[ext]
+            data = latest[ext][0]
             updates.append({
                 "id": rid, "data": data, "content_hash": digest, "version": version + 1,
                 "last_change": "restored" if was_deleted else "updated",

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from server.audit.evidence import digest_of, written_by
 from server.db.engine import make_session_factory
-from server.db.models import EvidenceRecord, SyncSeenKey
+from server.db.models import EvidenceRecord, SyncExecution, SyncSeenKey
 from server.sync import store
 from tests.support.api import Api
 
@@ -134,3 +135,29 @@ def test_awkward_external_ids_are_found_again(api: Api) -> None:
         assert (again.created, again.unchanged) == (0, len(keys))
         session.commit()
     assert store._text_array([]) == "{}"
+
+
+def test_a_prepared_batch_is_stored_like_pairs_and_its_digest_reads_back(api: Api) -> None:
+    """``store.prepare`` (the engine's read loop) then ``upsert_batch`` stores what the pairs
+    would; the audit digest PostgreSQL assembles in prefix groups equals the one made here."""
+    instance = api.create_instance("prepared", "generic-rest",
+                                   {"base_url": "http://127.0.0.1:9", "streams": [
+                                       {"name": "users", "path": "/u", "primary_key": ["id"]}]})
+    scope = _scope(instance["id"])
+    records = [_record(i) for i in range(600)] + [_record(5, "Last one wins")]
+    prepared = store.prepare(records)
+    assert len(prepared) == 600
+    assert prepared["u0005"][0]["title"] == "Last one wins"
+    assert prepared["u0007"][2] == store.content_hash(dict(records)["u0007"])
+    factory = make_session_factory(api.engine)
+    with factory() as session:
+        counts = store.upsert_batch(session, scope, prepared, track_seen=True, assume_new=True)
+        assert counts.created == 600
+        session.commit()
+        hashes = session.scalars(select(EvidenceRecord.content_hash)).all()
+        assert len(set(h[:2] for h in hashes)) > 100  # many prefix groups, several per group
+        execution = SyncExecution(
+            id=scope.sync_id, instance_id=uuid.UUID(instance["id"]),
+            stats={"streams": {"users": {"entity_type": "identity"}}},
+            start_time=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        assert written_by(session, execution) == digest_of(list(hashes))
