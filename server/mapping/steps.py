@@ -121,6 +121,11 @@ def chain(fns: Sequence[tuple[StepFn, bool]]) -> StepFn:
 
 def to_json_value(value: Any) -> Any:
     """Write datetimes (also inside arrays and objects) as ISO 8601 text."""
+    kind = type(value)
+    if kind is dt.datetime:  # exact types first: this runs per record for date fields
+        return value.isoformat()
+    if kind is str or value is None:
+        return value
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, list):

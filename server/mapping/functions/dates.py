@@ -81,6 +81,12 @@ def parse_datetime(params: dict[str, Any], ctx: CompileContext) -> StepFn:
     divisor = _EPOCH_UNITS[params["unit"]]
 
     def run(value: Any, record: Any) -> dt.datetime:
+        kind = type(value)
+        if kind is int or kind is float:  # the usual epoch number, before the other checks
+            try:
+                return dt.datetime.fromtimestamp(value / divisor, tz=UTC)
+            except (OverflowError, OSError, ValueError):
+                raise StepError(f"parse_datetime: {value} is out of range") from None
         if isinstance(value, dt.datetime):
             return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
         if isinstance(value, str):
