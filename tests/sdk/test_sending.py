@@ -36,7 +36,8 @@ def test_the_fast_path_is_available_on_this_httpx() -> None:
     ("/items", None), ("items", {}), ("/items", {"limit": 2, "cursor": "17"}),
     ("/items?keep=1&x=a%20b", None), ("/items?keep=1", {"a": ["1", "2"]}),
     ("/items?keep=1", {}), ("", {"q": "é ü/&=+%", "t": True, "n": None, "f": 1.5}),
-    ("/a%2Fb/c d", {"x": ""}), ("https://other.example/next?page=2", None),
+    ("/a%2Fb/c d", {"x": "", "#<>\"`{}|\\^": "\x00\x7f\u2028 #<>\"`"}),
+    ("https://other.example/next?page=2", None),
     ("//other.example/x", {"y": "1"}), ("/items#frag", {"z": "1"}),
 ])
 async def test_requests_are_built_as_httpx_builds_them(base: str, url: str,
@@ -120,6 +121,9 @@ async def _scenario(server: Server) -> list[Any]:
         out.append(http.metrics.snapshot() | {"latency_avg_ms": 0, "latency_max_ms": 0})
     async with HttpClient(server.url, policy=LOOPBACK, auth=Challenge()) as http:
         out.append(_answer(await http.get("/locked")))
+    userinfo = server.url.replace("http://", "http://user:p%40ss@")  # httpx's BasicAuth
+    async with HttpClient(userinfo, policy=LOOPBACK) as http:
+        out.append(_answer(await http.get("/basic")))
     async with HttpClient(server.url, policy=LOOPBACK, follow_redirects=False) as http:
         response = await http.get("/old")
         out.append((_answer(response), str(response.next_request and response.next_request.url)))
@@ -139,7 +143,8 @@ async def _run(server: Server) -> list[Any]:
     got = await _scenario(server)
     seen = _seen(server)
     assert any(s[1] == "/api/after-login" and ("cookie", "session=s1") in s[4] for s in seen)
-    assert ("authorization", "Nonce n1") in seen[-3][4]
+    assert ("authorization", "Nonce n1") in seen[-4][4]
+    assert ("authorization", "Basic dXNlcjpwQHNz") in seen[-3][4]
     return [got, seen]
 
 

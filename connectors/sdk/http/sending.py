@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -33,13 +33,6 @@ __all__ = ["FAST_URLS", "Sender"]
 _log = logging.getLogger("httpx")  # httpx's own request log line, kept as it writes it
 _CACHE_SIZE = 256  # distinct paths per client (next-page links may all differ)
 
-_quote: Callable[..., str] | None
-try:  # httpx's percent-encoding of a query component (what URL(..., params=) applies)
-    from httpx._urlparse import QUERY_SAFE
-    from httpx._urlparse import quote as _quote
-except ImportError:  # pragma: no cover - depends on the httpx version
-    QUERY_SAFE, _quote = "", None
-
 
 def _params_replace_query() -> bool:
     """httpx 0.28 replaces a URL's query with ``params``; 0.27 merged them."""
@@ -50,20 +43,21 @@ _REPLACE = _params_replace_query()
 
 
 def _with_query(url: httpx.URL, query: str | None) -> httpx.URL:
-    """``url`` with its query set to ``query`` (already form-encoded), the rest as parsed."""
+    """``url`` with its query set to ``query``, the rest as parsed.
+
+    ``query`` comes from ``str(httpx.QueryParams)`` (``urllib.parse.urlencode``): letters,
+    digits, ``_.-~+=&`` and ``%XX`` only, which httpx's query percent-encoding leaves as is.
+    """
     new = httpx.URL.__new__(httpx.URL)
-    encoded = None if query is None or _quote is None else _quote(query, safe=QUERY_SAFE)
-    new._uri_reference = url._uri_reference._replace(query=encoded)
+    new._uri_reference = url._uri_reference._replace(query=query)
     return new
 
 
 def _fast_urls_work() -> bool:
     """Whether :func:`_with_query` gives exactly what httpx gives (else it is not used)."""
-    if _quote is None:  # pragma: no cover - depends on the httpx version
-        return False
     try:
         samples: tuple[tuple[str, dict[str, Any]], ...] = (
-            ("http://h:81/a%2Fb/?x=1#f", {"q": "a b/é%", "n": 2}),
+            ("http://h:81/a%2Fb/?x=1#f", {"q": "a b/é%#<>\"`{}", "n": 2}),
             ("https://[::1]/p", {"k": ["1", "2"]}))
         for url, params in samples:
             base = httpx.URL(url)
@@ -162,7 +156,10 @@ class Sender:
 
     async def _send_handling_auth(self, request: httpx.Request) -> httpx.Response:
         history: list[httpx.Response] = []
-        auth_flow = self._auth(request).async_auth_flow(request)
+        auth = self._auth(request)
+        if type(auth) is httpx.Auth:  # no credentials: its flow sends the request as it is
+            return await self._send_handling_redirects(request, history)
+        auth_flow = auth.async_auth_flow(request)
         try:
             request = await auth_flow.__anext__()
             while True:

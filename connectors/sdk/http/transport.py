@@ -79,6 +79,16 @@ def _timeout(connect: float | None, read: float | None, pool: float | None
     return aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=connect, sock_read=read)
 
 
+@functools.lru_cache(maxsize=8)
+def _http_version(version: aiohttp.HttpVersion) -> bytes:
+    return b"HTTP/%d.%d" % (version.major, version.minor)
+
+
+@functools.lru_cache(maxsize=64)
+def _reason_phrase(reason: str) -> bytes:
+    return reason.encode("latin-1", "replace")
+
+
 def _plain_body(response: aiohttp.ClientResponse) -> bool:
     headers = response.headers
     return "Content-Length" in headers and "Content-Encoding" not in headers
@@ -147,10 +157,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
             else:  # no body (a redirect's next hop is built from an unread, empty stream)
                 data = None
+        url = request.url
+        if url.userinfo:  # sent as httpx's BasicAuth header already; aiohttp refuses both
+            url = url.copy_with(userinfo=b"")
         with map_aiohttp_exceptions():
             response = await session.request(
                 request.method,
-                URL(str(request.url), encoded=True),  # as httpx encoded it, not re-quoted
+                URL(str(url), encoded=True),  # as httpx encoded it, not re-quoted
                 headers=headers,
                 data=data,
                 allow_redirects=False,  # httpx follows redirects, each hop guarded
@@ -158,10 +171,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                                  timeout.get("pool")),
                 server_hostname=request.extensions.get("sni_hostname"),
             )
-        version = response.version or aiohttp.HttpVersion11
-        extensions = {"http_version": b"HTTP/%d.%d" % (version.major, version.minor)}
+        extensions = {"http_version": _http_version(response.version or aiohttp.HttpVersion11)}
         if response.reason:
-            extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
+            extensions["reason_phrase"] = _reason_phrase(response.reason)
         if request.extensions.get(READ_WHOLE) and _plain_body(response):
             # As read through the stream: identity decoding, and the Content-Length header
             # that httpx.Response(content=) would otherwise add is already there.
