@@ -89,6 +89,35 @@ async def test_the_request_goes_out_as_httpx_encoded_it() -> None:
     assert "aiohttp" not in head.lower()
 
 
+async def test_aiohttp_adds_no_default_header_a_caller_removed() -> None:
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                seen.append(await _read_request(reader))
+            except asyncio.IncompleteReadError:
+                break
+            writer.write(_answer(b"{}"))
+            await writer.drain()
+
+    async with raw_server(handle) as port, httpx.AsyncClient(
+            transport=guarded_transport(LOOPBACK)) as client:
+        await client.get(f"http://127.0.0.1:{port}/all")
+        for name in ("Accept", "Accept-Encoding", "User-Agent"):
+            del client.headers[name]
+            await client.get(f"http://127.0.0.1:{port}/without")
+    heads = [head.decode().lower() for head in seen]
+    assert all(f"\r\n{name}: " in heads[0] for name in ("accept", "accept-encoding", "user-agent"))
+    assert "python-httpx" in heads[0]
+    assert "\r\naccept: " not in heads[1]
+    assert "\r\naccept-encoding: " in heads[1]
+    assert "\r\naccept-encoding: " not in heads[2]
+    assert "\r\nuser-agent: " in heads[2]
+    assert not any(name in heads[3] for name in ("\r\naccept", "\r\nuser-agent"))
+    assert "aiohttp" not in "".join(heads)
+
+
 async def test_gzip_is_decoded_by_httpx_and_a_streamed_body_is_sent_chunked() -> None:
     body = json.dumps({"records": list(range(100))}).encode()
     seen: list[bytes] = []

@@ -73,6 +73,11 @@ def map_aiohttp_exceptions() -> Iterator[None]:
         raise  # pragma: no cover - ClientError is the last entry
 
 
+#: The headers aiohttp adds to a request without them (``ClientRequest.DEFAULT_HEADERS`` and
+#: its User-Agent).
+_AUTO_HEADERS = frozenset({"accept", "accept-encoding", "user-agent"})
+
+
 @functools.lru_cache(maxsize=64)
 def _timeout(connect: float | None, read: float | None, pool: float | None
              ) -> aiohttp.ClientTimeout:
@@ -136,8 +141,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
             auto_decompress=False,
-            # httpx sets these; none of aiohttp's own is added when a caller removed one.
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
         )
         return self._session
 
@@ -147,6 +150,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # The names as the caller wrote them (multi_items() would lower-case them).
         encoding = request.headers.encoding
         headers = [(k.decode(encoding), v.decode(encoding)) for k, v in request.headers.raw]
+        # httpx sets aiohttp's default headers itself; none of aiohttp's own is added when a
+        # caller removed one. Asked per request only then: a session-wide skip list costs
+        # aiohttp a header copy and merge per request.
+        skip = None if {k.lower() for k, _ in headers} >= _AUTO_HEADERS else _AUTO_HEADERS
         data: bytes | httpx.AsyncByteStream | None
         try:
             data = request.content or None
@@ -170,6 +177,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=_timeout(timeout.get("connect"), timeout.get("read"),
                                  timeout.get("pool")),
                 server_hostname=request.extensions.get("sni_hostname"),
+                skip_auto_headers=skip,
             )
         extensions = {"http_version": _http_version(response.version or aiohttp.HttpVersion11)}
         if response.reason:
