@@ -397,7 +397,8 @@ def run_case(args: argparse.Namespace, case: str, pages: int, per_page: int,
                 rows = session.execute(select(SyncExecution.status, SyncExecution.stats,
                                               SyncExecution.created_at,
                                               SyncExecution.start_time,
-                                              SyncExecution.end_time)).all()
+                                              SyncExecution.end_time,
+                                              SyncExecution.agent_id)).all()
             engine.dispose()
             http.close()
     finally:
@@ -412,6 +413,15 @@ def run_case(args: argparse.Namespace, case: str, pages: int, per_page: int,
     claims = sorted((r.created_at.astimezone(dt.UTC) - due).total_seconds() for r in rows)
     starts = sorted((r.start_time.astimezone(dt.UTC) - due).total_seconds() for r in rows)
     lengths = sorted((r.end_time - r.start_time).total_seconds() for r in rows if r.end_time)
+    by_process: dict[str, dict[str, Any]] = {}
+    for agent in sorted({r.agent_id or "" for r in rows}):
+        mine = [r for r in rows if (r.agent_id or "") == agent]
+        by_process[agent] = {
+            "syncs": len(mine),
+            "claimed_after_due_s": _quantiles(sorted(
+                (r.created_at.astimezone(dt.UTC) - due).total_seconds() for r in mine)),
+            "started_after_due_s": _quantiles(sorted(
+                (r.start_time.astimezone(dt.UTC) - due).total_seconds() for r in mine))}
     agent_cpu = (tree_after[0] - tree_before[0]) if tree_before and tree_after else None
     sync_processes = 1 + (tree_after[1] if tree_after else 0)
     busy = ((busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1))
@@ -434,6 +444,7 @@ def run_case(args: argparse.Namespace, case: str, pages: int, per_page: int,
         "slot_claimed_after_due_s": _quantiles(claims),
         "sync_start_after_due_s": _quantiles(starts),
         "sync_duration_s": _quantiles(lengths),
+        "by_sync_process": by_process,
         "agent_cpu_s": round(agent_cpu, 2) if agent_cpu is not None else None,
         "agent_cpu_us_per_request": (round(agent_cpu / max(throttle.ok, 1) * 1e6)
                                      if agent_cpu is not None else None),
@@ -468,6 +479,11 @@ def report(result: dict[str, Any]) -> None:
     print(f"slots claimed {claims['p50']:.2f} s (median) to {claims['max']:.2f} s (last) after "
           f"the due time; syncs started {starts['p50']:.2f} s to {starts['max']:.2f} s, ran "
           f"{lengths['p50']:.2f} s (median) to {lengths['max']:.2f} s")
+    if len(r.get("by_sync_process") or {}) > 1:
+        for agent, p in r["by_sync_process"].items():
+            print(f"  {agent}: {p['syncs']} syncs, claimed by {p['claimed_after_due_s']['max']:.2f}"
+                  f" s, started {p['started_after_due_s']['p50']:.2f} s to "
+                  f"{p['started_after_due_s']['max']:.2f} s")
     print(f"CPU: agent {r['agent_cpu_s']} s in {r.get('sync_processes', 1)} sync process(es) "
           f"({r['agent_cpu_us_per_request']} us per request), "
           f"PostgreSQL {r['postgres_cpu_s']} s, source {r['source_cpu_s']} s; machine busy "

@@ -32,8 +32,6 @@ def default_data_dir() -> Path:
 
 #: The default of ``max_parallel_syncs`` on PostgreSQL (see the setting).
 POSTGRES_PARALLEL_SYNCS = 64
-#: The most sync worker processes the agent starts by default on PostgreSQL (one per core).
-POSTGRES_SYNC_WORKERS = 4
 
 
 class SettingsError(Exception):
@@ -54,11 +52,12 @@ class Settings(BaseSettings):
     #: 4 on SQLite (one writer at a time), 64 on PostgreSQL, where a sync mostly waits on
     #: its API and borrows a pooled connection only for its short database steps.
     max_parallel_syncs: int = Field(default=4, ge=1, le=256)
-    #: Processes that run scheduled syncs (issue 6): the agent itself and ``sync_workers - 1``
-    #: children (``server.agents.workers``), each with its own interpreter, so a fleet of
-    #: syncs uses more than one core. ``max_parallel_syncs`` applies to each. Unset: 1 on
-    #: SQLite (one writer at a time; more is refused), on PostgreSQL the CPU count, at most 4.
-    sync_workers: int = Field(default=0, ge=0, le=32)
+    #: Processes that run scheduled syncs (issue 6, PostgreSQL only: SQLite has one writer at
+    #: a time): the agent itself and ``sync_workers - 1`` children (``server.agents.workers``),
+    #: each with its own interpreter, so a fleet of syncs can use more than one core.
+    #: ``max_parallel_syncs`` applies to each. 1 unless set: each worker costs ~150 MB and
+    #: helps only where a core is free (see the scheduling guide).
+    sync_workers: int = Field(default=1, ge=1, le=32)
     #: Start the demo sandbox (simulators and demo instances) with the agent.
     demo: bool = False
     #: Credentials expiring within this many days are reported.
@@ -117,10 +116,7 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'simpletrust.db'}"
         if "max_parallel_syncs" not in self.model_fields_set and not self.is_sqlite:
             self.max_parallel_syncs = POSTGRES_PARALLEL_SYNCS
-        if self.sync_workers == 0:
-            self.sync_workers = 1 if self.is_sqlite else min(os.cpu_count() or 1,
-                                                            POSTGRES_SYNC_WORKERS)
-        elif self.sync_workers > 1 and self.is_sqlite:
+        if self.sync_workers > 1 and self.is_sqlite:
             raise ValueError(f"{ENV_PREFIX}SYNC_WORKERS above 1 needs PostgreSQL (SQLite "
                              "has one writer at a time)")
         return self

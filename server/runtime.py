@@ -86,8 +86,8 @@ def serve(settings: Settings) -> None:
     parser = None if settings.is_sqlite else ParserProcess(settings, app.state.event_worker)
     if parser is not None:
         parser.start()
-    # Scheduled syncs also run in sync_workers - 1 child processes (PostgreSQL, one per core
-    # by default): one interpreter is one core, whatever the machine has (issue 6).
+    # PostgreSQL, sync_workers > 1: scheduled syncs also run in sync_workers - 1 child
+    # processes, since one interpreter is one core whatever the machine has (issue 6).
     workers = _sync_workers(settings, app.state.agent_runtime)
     # uvicorn.Server handles SIGINT/SIGTERM: it stops accepting, finishes requests and runs the
     # lifespan shutdown (which stops the scheduler). Then it re-raises the signal to the

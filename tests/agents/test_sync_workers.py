@@ -43,7 +43,7 @@ def _alive(pid: int) -> bool:
 
 def test_sync_workers_default_and_sqlite_refuses_more_than_one(tmp_path: Path) -> None:
     pg = load_settings(database_url="postgresql+psycopg://x/y", data_dir=tmp_path)
-    assert pg.sync_workers == min(os.cpu_count() or 1, 4)
+    assert pg.sync_workers == 1
     assert load_settings(database_url="sqlite:///x.db", data_dir=tmp_path).sync_workers == 1
     assert load_settings(database_url="postgresql+psycopg://x/y", data_dir=tmp_path,
                          sync_workers=3).sync_workers == 3
