@@ -27,7 +27,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from types import TracebackType
 
 import aiohttp
 import httpx
@@ -61,16 +62,25 @@ _EXCEPTIONS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] 
 )
 
 
-@contextlib.contextmanager
-def map_aiohttp_exceptions() -> Iterator[None]:
+class _MapAiohttpExceptions(contextlib.AbstractContextManager[None]):
+    """A class, not a generator-based context manager: it wraps every request (twice), and
+    a ``@contextmanager`` costs a generator and several calls per use."""
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if isinstance(exc, (TimeoutError, aiohttp.ClientError)):
+            for source, target in _EXCEPTIONS:
+                if isinstance(exc, source):
+                    raise target(str(exc) or type(exc).__name__) from exc
+        # anything else (cancellation too) goes on as it is
+
+
+_MAP_AIOHTTP_EXCEPTIONS = _MapAiohttpExceptions()  # no state: one serves every use
+
+
+def map_aiohttp_exceptions() -> contextlib.AbstractContextManager[None]:
     """Re-raise aiohttp's exceptions as httpx's (the original stays as ``__cause__``)."""
-    try:
-        yield
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        for source, target in _EXCEPTIONS:
-            if isinstance(exc, source):
-                raise target(str(exc) or type(exc).__name__) from exc
-        raise  # pragma: no cover - ClientError is the last entry
+    return _MAP_AIOHTTP_EXCEPTIONS
 
 
 #: The headers aiohttp adds to a request without them (``ClientRequest.DEFAULT_HEADERS`` and
