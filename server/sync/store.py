@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from sqlalchemy import and_, exists, insert, not_, or_, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
@@ -188,6 +189,10 @@ def _provenance_row(session: Session, provenance: dict[str, Any]) -> uuid.UUID:
     return pid
 
 
+#: A batch's provenance row, sent with other statements (values as literals).
+_PROVENANCE = ("INSERT INTO record_provenance (id, provenance) "
+               "VALUES ({id}, CAST({provenance} AS jsonb))")
+
 #: A session's scratch table for a batch's new rows (see _insert_records).
 _NEW_TABLE = ("CREATE TEMPORARY TABLE IF NOT EXISTS evidence_new_rows (id uuid, "
               "external_id text, data text, content_hash text)")
@@ -196,9 +201,9 @@ _INSERT_NEW = (
     "INSERT INTO evidence_records (id, instance_id, entity_type, external_id, stream, data, "
     "content_hash, version, last_change, last_sync_id, is_deleted, "
     "first_seen_at, updated_at, provenance_id) "
-    "SELECT n.id, %(instance_id)s, %(entity_type)s, n.external_id, %(stream)s, "
+    "SELECT n.id, {instance_id}, {entity_type}, n.external_id, {stream}, "
     "CAST(n.data AS jsonb), n.content_hash, 1, 'created', "
-    "%(sync_id)s, false, %(now)s, %(now)s, %(provenance_id)s FROM evidence_new_rows AS n")
+    "{sync_id}, false, {now}, {now}, {provenance_id} FROM evidence_new_rows AS n")
 
 #: A new record: external id, data, its canonical JSON and content hash (a plain tuple: one
 #: is made per record).
@@ -206,9 +211,11 @@ _NewRecord = tuple[str, dict[str, Any], bytes, str]
 
 
 def _insert_records(session: Session, scope: Scope, rows: list[_NewRecord],
-                    provenance_id: uuid.UUID, now: Any) -> list[uuid.UUID | str]:
+                    provenance_id: uuid.UUID, now: Any, *, before: sql.Composable | None = None,
+                    then: str = "") -> list[uuid.UUID | str]:
     """New record rows (version 1); returns their ids. On PostgreSQL one COPY whose lines are
-    written here from the canonical JSON the hash was made of (no per-value adaptation)."""
+    written here from the canonical JSON the hash was made of (no per-value adaptation).
+    ``before`` and ``then``: statements sent with the first and the last (PostgreSQL only)."""
     if not rows:
         return []
     if not _is_postgres(session):
@@ -232,15 +239,19 @@ def _insert_records(session: Session, scope: Scope, rows: list[_NewRecord],
         text_id.encode(), _copy_text(ext).encode(), _copy_json(encoded), digest.encode())
         for text_id, (ext, _, encoded, digest) in zip(text_ids, rows, strict=True)]
     # The per-row columns go into a temporary table (no WAL, no index), then one INSERT adds
-    # the columns the batch shares, each parsed once.
-    cursor.execute(_NEW_TABLE)
+    # the columns the batch shares, each parsed once. Statements travel together (three
+    # messages: before + table, COPY, INSERT + emptying + then): the writer thread waits for
+    # the GIL after every round trip (the read loop holds it), which took longer than these
+    # statements themselves.
+    cursor.execute(sql.SQL("; ").join([*([before] if before is not None else []),
+                                       sql.SQL(_NEW_TABLE)]))
     with cursor.copy(_COPY_NEW) as copy:
         copy.write(b"".join(lines))
-    cursor.execute(_INSERT_NEW, {
-        "instance_id": scope.instance_id, "entity_type": scope.entity_type,
-        "stream": scope.stream, "sync_id": scope.sync_id, "now": now,
-        "provenance_id": provenance_id})
-    cursor.execute("TRUNCATE evidence_new_rows")
+    cursor.execute(sql.SQL("; ").join([sql.SQL(_INSERT_NEW).format(
+        instance_id=sql.Literal(scope.instance_id), entity_type=sql.Literal(scope.entity_type),
+        stream=sql.Literal(scope.stream), sync_id=sql.Literal(scope.sync_id),
+        now=sql.Literal(now), provenance_id=sql.Literal(provenance_id)),
+        sql.SQL("TRUNCATE evidence_new_rows"), *([sql.SQL(then)] if then else [])]))
     return list(text_ids)
 
 
@@ -335,13 +346,17 @@ def _all_new(session: Session, scope: Scope, latest: Prepared,
     rows: list[_NewRecord] = [(ext, data, encoded, digest)
                               for ext, (data, encoded, digest) in latest.items()]
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute("SAVEPOINT evidence_new_batch")
+    # The savepoint and the provenance row go with the first message of _insert_records, the
+    # release with its last: three round trips for the batch where there were seven.
+    provenance_id = uuid7()
+    opening = sql.SQL("SAVEPOINT evidence_new_batch; " + _PROVENANCE).format(
+        id=sql.Literal(provenance_id), provenance=sql.Literal(_dumps(provenance)))
     try:
-        ids = _insert_records(session, scope, rows, _provenance_row(session, provenance), now)
+        ids = _insert_records(session, scope, rows, provenance_id, now, before=opening,
+                              then="RELEASE SAVEPOINT evidence_new_batch")
     except psycopg.errors.UniqueViolation:
         cursor.execute("ROLLBACK TO SAVEPOINT evidence_new_batch")
         return None
-    cursor.execute("RELEASE SAVEPOINT evidence_new_batch")
     counts = Counts(created=len(rows))
     if scope.entity_type == "configuration_check":
         counts.failed_checks.extend(
