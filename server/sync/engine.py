@@ -15,11 +15,13 @@ metrics, runs the circuit breaker and evaluates the instance's alerts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
+import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +67,35 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH = 5000
 LEASE = dt.timedelta(seconds=60)
 Progress = Callable[[dict[str, Any]], None]
+
+
+#: The GIL switch interval while a sync runs. The writer thread gives the GIL back during
+#: every PostgreSQL round trip and then waits for the read loop, which holds it while it
+#: parses and maps, to be forced to drop it: up to the interval (5 ms by default) per round
+#: trip. Measured (200,000 records, load ~5): trivial statements of the writer took 6-19 ms
+#: each at 5 ms and 3-10 ms at 1 ms.
+SWITCH_INTERVAL = 0.001
+
+
+class _SwitchInterval:
+    """A shorter GIL switch interval while at least one sync runs in this process."""
+
+    running = 0
+    default = sys.getswitchinterval()
+
+    @classmethod
+    @contextlib.contextmanager
+    def short(cls) -> Iterator[None]:
+        if cls.running == 0:
+            cls.default = sys.getswitchinterval()
+            sys.setswitchinterval(min(cls.default, SWITCH_INTERVAL))
+        cls.running += 1
+        try:
+            yield
+        finally:
+            cls.running -= 1
+            if cls.running == 0:
+                sys.setswitchinterval(cls.default)
 
 
 class SyncCancelled(Exception):
@@ -160,6 +191,10 @@ class SyncEngine:
 
     async def run(self, execution_id: uuid.UUID, progress: Progress | None = None) -> SyncStatus:
         """Run (or resume) the execution to its end; returns its final status."""
+        with _SwitchInterval.short():
+            return await self._run(execution_id, progress)
+
+    async def _run(self, execution_id: uuid.UUID, progress: Progress | None) -> SyncStatus:
         connector, streams, done, early = await asyncio.to_thread(self._begin, execution_id)
         if connector is None:
             return early
