@@ -6,6 +6,7 @@
     .venv/bin/python -m bench.ratelimit_bench --tenants 50 --pages 60 --per-page 5  # custom
     .venv/bin/python -m bench.ratelimit_bench --pacing headers   # no client limit: headers only
     .venv/bin/python -m bench.ratelimit_bench --profile /tmp/rl  # py-spy the agent (if installed)
+    .venv/bin/python -m bench.ratelimit_bench --case rate --workers 2  # 2 sync processes
     .venv/bin/python -m bench.ratelimit_bench --client-floor     # HTTP clients' CPU per request
 
 A loopback server gives each tenant (``/t/<n>/items``) a token bucket of 10 requests/s (burst
@@ -44,7 +45,9 @@ connection costs it a few tens of microseconds per request, far less than a thre
 connection), and its CPU is reported (``source_cpu_s``, the whole benchmark process): on two
 cores every CPU second the source spends is one the agent cannot. Also reported: the agent's
 and PostgreSQL's CPU seconds and the machine's busy share during the run, which say whether a
-shortfall is waiting or a CPU ceiling. Writes ``bench/results/ratelimit-*.json``.
+shortfall is waiting or a CPU ceiling. With ``--workers N`` (``SIMPLETRUST_SYNC_WORKERS``) the
+agent's CPU includes its sync worker processes, and claims and starts are also given per
+process. Writes ``bench/results/ratelimit-*.json``.
 """
 
 from __future__ import annotations
