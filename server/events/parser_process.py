@@ -21,32 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
-import signal
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable
-from typing import IO, Protocol
+from typing import Protocol
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.children import ChildProcess, read_start, start_line, stdin_closed
 from server.config import Settings
 from server.db.models import DeliveryStatus, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
-#: Restarts wait this long, doubling up to ``MAX_DELAY``.
-RESTART_DELAY = 1.0
-MAX_DELAY = 30.0
-#: A child that exits within ``QUICK_EXIT`` seconds of its start failed to start; after
-#: ``GIVE_UP`` such starts in a row the agent parses in its own process again.
-QUICK_EXIT = 10.0
-GIVE_UP = 3
 POLL = 0.5
 #: How long a woken child waits for more deliveries before its step.
 GATHER = 0.05
@@ -70,103 +59,27 @@ class ParserProcess:
     """Supervises the child process (:func:`main`) from a thread of the agent."""
 
     def __init__(self, settings: Settings, worker: Handoff) -> None:
-        self.settings = settings
         self.worker = worker
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()  # guards _stdin: wake() runs on the event loop
-        self._stdin: IO[bytes] | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._thread: threading.Thread | None = None
+        self._child = ChildProcess(
+            "server.events.parser_process", "the event parser process", start_line(settings),
+            fallback="parsing webhook deliveries in the agent's process instead",
+            on_give_up=worker.take_back, on_output=worker.notify)
 
     def start(self) -> None:
         self.worker.hand_off(self.wake)
-        self._thread = threading.Thread(target=self._supervise, name="event-parser",
-                                        daemon=True)
-        self._thread.start()
+        self._child.start()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Close the child's stdin (it finishes its step and exits), then wait for it."""
-        self._stopping.set()
-        self._close_stdin()
-        proc = self._proc
-        if proc is not None:
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("the event parser process did not stop in %.0f s; killed", timeout)
-                proc.kill()
-                proc.wait()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._child.stop(timeout)
 
     def wake(self) -> None:
         """Deliveries were stored (the intake's event loop; never blocks)."""
-        with self._lock:
-            if self._stdin is None:
-                return
-            # A full pipe already holds wake-ups; a dead child is restarted and polls anyway.
-            with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
-                os.write(self._stdin.fileno(), b"w")
+        self._child.write(b"w")
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def _supervise(self) -> None:
-        delay, quick = RESTART_DELAY, 0
-        while not self._stopping.is_set():
-            started = time.monotonic()
-            code = self._run_once()
-            if self._stopping.is_set():
-                return
-            quick = quick + 1 if time.monotonic() - started < QUICK_EXIT else 0
-            if quick >= GIVE_UP:
-                log.error("the event parser process failed to start %d times (exit status "
-                          "%s); parsing webhook deliveries in the agent's process instead",
-                          quick, code)
-                self.worker.take_back()
-                return
-            log.error("the event parser process exited with status %s; restarting it in "
-                      "%.0f s", code, delay)
-            if self._stopping.wait(delay):
-                return
-            delay = min(delay * 2, MAX_DELAY) if quick else RESTART_DELAY
-
-    def _run_once(self) -> int:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server.events.parser_process"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        self._proc = proc
-        try:
-            proc.stdin.write(_settings_line(self.settings))
-            proc.stdin.flush()
-        except OSError:
-            pass  # it died at once: its exit status says why
-        os.set_blocking(proc.stdin.fileno(), False)
-        with self._lock:
-            self._stdin = proc.stdin
-        if self._stopping.is_set():  # stop() ran while we were starting it
-            self._close_stdin()
-        while os.read(proc.stdout.fileno(), 4096):  # a byte: actions were queued
-            self.worker.notify()
-        proc.stdout.close()
-        self._close_stdin()
-        return proc.wait()
-
-    def _close_stdin(self) -> None:
-        with self._lock:
-            stdin, self._stdin = self._stdin, None
-        if stdin is not None:
-            with contextlib.suppress(OSError):
-                stdin.close()
-
-
-def _settings_line(settings: Settings) -> bytes:
-    """The agent's settings for the child (its SMTP password stays out: it sends no mail)."""
-    data = settings.model_dump(mode="json", exclude={"smtp_password"})
-    return json.dumps(data).encode() + b"\n"
+        return self._child.pid
 
 
 # ---- the child ---------------------------------------------------------------------------
@@ -174,17 +87,11 @@ def _settings_line(settings: Settings) -> bytes:
 
 def main() -> None:
     """The child: read the settings line, then parse and dispatch until stdin closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the agent, which stops us
     with contextlib.suppress(OSError):  # not every platform has it
         os.nice(NICE)
-    line = sys.stdin.buffer.readline()
-    if not line:
-        return
-    settings = Settings(**json.loads(line))
-    from server.logs import configure_logging  # noqa: PLC0415
-
-    configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(_run(settings))
+    start = read_start()
+    if start is not None:
+        asyncio.run(_run(start[0]))
 
 
 async def _run(settings: Settings) -> None:
@@ -201,22 +108,8 @@ async def _run(settings: Settings) -> None:
     parser = DeliveryParser(factory, Registry(settings),
                             Vault.load(settings.data_dir, create=False), settings.agent_id)
     _release_own_claims(factory, settings.agent_id)
-    loop = asyncio.get_running_loop()
-    wake, closed = asyncio.Event(), asyncio.Event()
-    stdin = sys.stdin.fileno()
-    os.set_blocking(stdin, False)
-
-    def readable() -> None:
-        try:
-            data = os.read(stdin, 4096)
-        except BlockingIOError:
-            return
-        if not data:
-            loop.remove_reader(stdin)
-            closed.set()
-        wake.set()
-
-    loop.add_reader(stdin, readable)
+    wake = asyncio.Event()
+    closed = stdin_closed(wake.set)
     try:
         while not closed.is_set():
             wake.clear()

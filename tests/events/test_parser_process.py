@@ -20,10 +20,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from server import children
 from server.config import Settings
 from server.db.engine import make_engine
 from server.db.models import OutboxEvent, WebhookDelivery
-from server.events import parser_process
 from server.events.parser_process import ParserProcess
 from server.vault import MasterKey
 from tests.agents.agent_process import AgentProcess
@@ -129,7 +129,7 @@ class _Worker:
 
 def test_a_child_that_cannot_start_hands_parsing_back(monkeypatch: pytest.MonkeyPatch,
                                                       tmp_path: Path) -> None:
-    monkeypatch.setattr(parser_process, "RESTART_DELAY", 0.01)
+    monkeypatch.setattr(children, "RESTART_DELAY", 0.01)
     monkeypatch.setenv("SIMPLETRUST_MASTER_KEY", MasterKey.generate().to_text())
     nowhere = f"postgresql+psycopg://nobody@127.0.0.1:1/{uuid.uuid4().hex}"
     worker = _Worker()
