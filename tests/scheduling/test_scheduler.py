@@ -91,11 +91,17 @@ def _set_slot(api: Api, schedule_id: str, slot: dt.datetime) -> None:
         session.commit()
 
 
-def test_racing_agents_claim_a_slot_exactly_once(api: Api) -> None:
+def _schedule_due_a_minute_ago(api: Api) -> tuple[dict[str, Any], dt.datetime]:
+    """A schedule of a new instance whose slot came due a minute ago, and that slot."""
     with serve_source(Source(5)) as url:
         _, schedule = _instance_with_schedule(api, url)
     slot = utcnow().replace(microsecond=0) - dt.timedelta(minutes=1)
     _set_slot(api, schedule["id"], slot)
+    return schedule, slot
+
+
+def test_racing_agents_claim_a_slot_exactly_once(api: Api) -> None:
+    schedule, slot = _schedule_due_a_minute_ago(api)
     factory = make_session_factory(api.engine)
     results: list[SlotClaim] = []
     barrier = threading.Barrier(6)
@@ -124,10 +130,7 @@ def test_racing_agents_claim_a_slot_exactly_once(api: Api) -> None:
 def test_a_started_claim_leaves_the_audit_chain_alone(api: Api) -> None:
     """Slot bookkeeping is no configuration change: the claim neither takes the audit chain's
     one-row lock (every agent's claims would queue on it) nor writes a revision."""
-    with serve_source(Source(5)) as url:
-        _, schedule = _instance_with_schedule(api, url)
-    slot = utcnow().replace(microsecond=0) - dt.timedelta(minutes=1)
-    _set_slot(api, schedule["id"], slot)
+    schedule, slot = _schedule_due_a_minute_ago(api)
     factory = make_session_factory(api.engine)
     with factory() as session:
         head = session.execute(select(AuditChainHead.seq, AuditChainHead.updated_at)).one()
@@ -218,10 +221,7 @@ def test_a_fresh_claim_starts_with_the_same_event_and_no_second_claim(api: Api) 
     the claim prepared (the payload the full gate reads from the rows) and nothing else; a
     claim older than half a lease goes through the full gate, which refuses an execution
     another agent took over."""
-    with serve_source(Source(5)) as url:
-        _, schedule = _instance_with_schedule(api, url)
-    slot = utcnow().replace(microsecond=0) - dt.timedelta(minutes=1)
-    _set_slot(api, schedule["id"], slot)
+    schedule, slot = _schedule_due_a_minute_ago(api)
     factory = make_session_factory(api.engine)
     with factory() as session:
         claim = claim_slot(session, uuid.UUID(schedule["id"]), slot, "a", utcnow(), LEASE)

@@ -60,6 +60,21 @@ def _answer(body: bytes, *headers: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def _keep_alive(seen: list[bytes], answer: bytes) -> Serve:
+    """A connection handler that notes every request in ``seen`` and sends ``answer`` to each,
+    until the client closes the connection."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                seen.append(await _read_request(reader))
+            except asyncio.IncompleteReadError:
+                break
+            writer.write(answer)
+            await writer.drain()
+
+    return handle
+
+
 async def _classify(url: str, **kwargs: object) -> e.ConnectorError:
     async with HttpClient(url, policy=LOOPBACK, retry=ONCE, **kwargs) as http:  # type: ignore[arg-type]
         with pytest.raises(e.ConnectorError) as info:
@@ -92,14 +107,7 @@ async def test_the_request_goes_out_as_httpx_encoded_it() -> None:
 async def test_aiohttp_adds_no_default_header_a_caller_removed() -> None:
     seen: list[bytes] = []
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                seen.append(await _read_request(reader))
-            except asyncio.IncompleteReadError:
-                break
-            writer.write(_answer(b"{}"))
-            await writer.drain()
+    handle = _keep_alive(seen, _answer(b"{}"))
 
     async with raw_server(handle) as port, httpx.AsyncClient(
             transport=guarded_transport(LOOPBACK)) as client:
@@ -122,14 +130,7 @@ async def test_gzip_is_decoded_by_httpx_and_a_streamed_body_is_sent_chunked() ->
     body = json.dumps({"records": list(range(100))}).encode()
     seen: list[bytes] = []
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                seen.append(await _read_request(reader))
-            except asyncio.IncompleteReadError:
-                break
-            writer.write(_answer(gzip.compress(body), "Content-Encoding: gzip"))
-            await writer.drain()
+    handle = _keep_alive(seen, _answer(gzip.compress(body), "Content-Encoding: gzip"))
 
     async def chunks() -> AsyncIterator[bytes]:
         yield b"hello "
