@@ -23,6 +23,8 @@ from server.db.models import EvidenceRecord, EvidenceRecordVersion, SyncExecutio
 CLOCK_MARGIN = dt.timedelta(minutes=10)
 #: Hashes per chunk read back from SQLite; characters of the prefix PostgreSQL groups by.
 CHUNK, PREFIX = 10_000, 2
+#: Prefix groups PostgreSQL sends per fetch (each a 256th of the hashes).
+ROWS_PER_FETCH = 4
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,10 @@ def written_by(session: Session, execution: SyncExecution) -> WrittenDigest:
         parts = select(func.count(), func.string_agg(
             both.c.h.concat("\n"), aggregate_order_by(literal(""), both.c.h.collate("C")))
         ).group_by(prefix).order_by(prefix)
-        for n, joined in session.connection().execute(parts):
+        # A few rows at a time (server-side cursor): together the rows hold every hash, ~65
+        # bytes per record, which read at once made the agent's memory grow with the sync.
+        rows = session.connection().execute(parts.execution_options(yield_per=ROWS_PER_FETCH))
+        for n, joined in rows:
             h.update(joined.encode("ascii"))
             count += n
         return WrittenDigest(count, h.hexdigest())
