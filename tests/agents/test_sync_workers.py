@@ -26,19 +26,11 @@ from server.db.models import Agent, ScheduleSlot, SyncExecution, SyncSchedule
 from server.scheduler.service import FALLBACK_SECONDS, Plan, SchedulerService, home_of
 from server.vault import MasterKey
 from tests.agents.agent_process import AgentProcess
-from tests.support.procfs import live_children
+from tests.support.procfs import alive, live_children
 from tests.support.record_source import Source, generic_rest_config, serve_source
 from tests.webhooks.helpers import wait_for
 
 SCHEDULES = 12
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_sync_workers_default_and_sqlite_refuses_more_than_one(tmp_path: Path) -> None:
@@ -140,7 +132,7 @@ def test_two_sync_workers_share_the_slots_exactly_once(db_url: str, backend: str
         )["pid"] == restarted[0], timeout=30)
         agent.proc.terminate()
         assert agent.proc.wait(timeout=40) == 0
-        assert not _alive(restarted[0])
+        assert not alive(restarted[0])
         stopped = {a.id: a.state.value for a in _agents(engine)}
         assert stopped[worker_id] == "stopped"
     finally:

@@ -27,16 +27,8 @@ from server.db.models import OutboxEvent, WebhookDelivery
 from server.events.parser_process import ParserProcess
 from server.vault import MasterKey
 from tests.agents.agent_process import AgentProcess
-from tests.support.procfs import live_children
+from tests.support.procfs import alive, live_children
 from tests.webhooks.helpers import signed, wait_for
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def _count(db_url: str, model: Any) -> int:
@@ -98,7 +90,7 @@ def test_child_parses_restarts_and_stops_with_the_agent(db_url: str, backend: st
 
         first.send_signal(signal.SIGKILL)  # the child sees its stdin close
         first.wait(timeout=10)
-        wait_for(lambda: not _alive(restarted[0]), timeout=30)
+        wait_for(lambda: not alive(restarted[0]), timeout=30)
 
         agent.launch()  # stopped cleanly, the agent stops its child and exits with 0
         agent.wait_ready(agent.token)
@@ -107,7 +99,7 @@ def test_child_parses_restarts_and_stops_with_the_agent(db_url: str, backend: st
         child = wait_for(lambda: live_children(second.pid), timeout=30)
         second.terminate()
         assert second.wait(timeout=30) == 0
-        assert not _alive(child[0])
+        assert not alive(child[0])
     finally:
         agent.stop()
 
