@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import ssl
 import threading
@@ -14,10 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
 from connectors.sdk.auth import (
@@ -39,6 +34,7 @@ from connectors.sdk.auth import (
 )
 from connectors.sdk.fields import secret_field_names
 from server.db.models import AuthType
+from tests.support.certs import certificate, private_key_pem
 
 CANARY = "canary-methods-0b5e77d2"
 
@@ -170,60 +166,15 @@ class Pki:
     client_key: str
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-def _cert(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    issuer: str,
-    *,
-    ca: bool = False,
-    ip: str | None = None,
-) -> str:
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    else:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-            critical=False,
-        )
-    if ip:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False
-        )
-    return (
-        builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
-    )
-
-
 @pytest.fixture(scope="module")
 def pki() -> Pki:
     ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     return Pki(
-        ca_pem=_cert("Test CA", ca_key, ca_key, "Test CA", ca=True),
-        server_cert=_cert("127.0.0.1", server_key, ca_key, "Test CA", ip="127.0.0.1"),
-        server_key=_key_pem(server_key),
-        client_cert=_cert("simpletrust-agent", client_key, ca_key, "Test CA"),
-        client_key=_key_pem(client_key),
+        ca_pem=certificate("Test CA", ca_key, ca_key, ca=True).decode(),
+        server_cert=certificate("127.0.0.1", server_key, ca_key, ips=("127.0.0.1",)).decode(),
+        server_key=private_key_pem(server_key).decode(),
+        client_cert=certificate("simpletrust-agent", client_key, ca_key).decode(),
+        client_key=private_key_pem(client_key).decode(),
     )
 
 

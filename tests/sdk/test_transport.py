@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import gc
 import gzip
-import ipaddress
 import json
 import logging
 import socket
@@ -21,15 +19,13 @@ import aiohttp
 import httpx
 import pytest
 from aiohttp.abc import ResolveResult
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from connectors.sdk import errors as e
 from connectors.sdk.http import AddressPolicy, HttpClient, RetryPolicy, guard
 from connectors.sdk.http.guard import guarded_transport
 from connectors.sdk.http.transport import map_aiohttp_exceptions
+from tests.support.certs import certificate, private_key_pem
 
 LOOPBACK = AddressPolicy(allow_loopback=True)
 ONCE = RetryPolicy(max_attempts=1)
@@ -283,42 +279,15 @@ async def test_the_session_closes_with_the_client(caplog: pytest.LogCaptureFixtu
 
 # ---- TLS ------------------------------------------------------------------------------------
 
-def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer_key: ec.EllipticCurvePrivateKey,
-          *, ca: bool = False, names: tuple[str, ...] = ()) -> bytes:
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True)
-    if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        ), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
-
-
-def _key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
 async def test_tls_verify_settings_sni_and_a_client_certificate(tmp_path: Path) -> None:
     ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    ca = _cert("Test CA", ca_key, ca_key, ca=True)
+    ca = certificate("Test CA", ca_key, ca_key, ca=True)
     (tmp_path / "ca.pem").write_bytes(ca)
-    (tmp_path / "server.pem").write_bytes(_cert("localhost", server_key, ca_key,
-                                                names=("localhost",)) + _key(server_key))
-    (tmp_path / "client.pem").write_bytes(_cert("agent", client_key, ca_key) + _key(client_key))
+    (tmp_path / "server.pem").write_bytes(certificate(
+        "localhost", server_key, ca_key, dns=("localhost",), ips=("127.0.0.1",))
+        + private_key_pem(server_key))
+    (tmp_path / "client.pem").write_bytes(certificate("agent", client_key, ca_key)
+                                          + private_key_pem(client_key))
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(tmp_path / "server.pem")
     server_context.load_verify_locations(tmp_path / "ca.pem")
@@ -348,3 +317,4 @@ async def test_tls_verify_settings_sni_and_a_client_certificate(tmp_path: Path) 
         async with HttpClient(url, policy=LOOPBACK, verify=mutual) as http:
             assert (await http.get("/who")).json() == {"client": "agent"}
     assert set(server_names) == {"localhost"}
+
