@@ -176,17 +176,24 @@ def serve(throttle: Throttle, pages: int, per_page: int) -> Iterator[str]:
         loop.close()
 
 
-def agent_pid() -> int | None:
-    """The agent this process started (its only child running ``server.cli.main``)."""
-    for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
-        for pid in task.read_text().split():
+def children_running(pid: int, module: bytes) -> list[int]:
+    """The children of ``pid`` whose command line names ``module``."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
             try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                cmd = Path(f"/proc/{child}/cmdline").read_bytes()
             except OSError:
                 continue
-            if b"server.cli.main" in cmd:
-                return int(pid)
-    return None
+            if module in cmd:
+                found.append(int(child))
+    return found
+
+
+def agent_pid() -> int | None:
+    """The agent this process started (its only child running ``server.cli.main``)."""
+    agents = children_running(os.getpid(), b"server.cli.main")
+    return agents[0] if agents else None
 
 
 def agent_tree_cpu(pid: int) -> tuple[float, int] | None:
@@ -195,17 +202,8 @@ def agent_tree_cpu(pid: int) -> tuple[float, int] | None:
     own = process_cpu_seconds(pid)
     if own is None:
         return None
-    workers = 0
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in task.read_text().split():
-            try:
-                cmd = Path(f"/proc/{child}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"server.agents.workers" in cmd:
-                workers += 1
-                own += process_cpu_seconds(int(child)) or 0.0
-    return own, workers
+    workers = children_running(pid, b"server.agents.workers")
+    return own + sum(process_cpu_seconds(w) or 0.0 for w in workers), len(workers)
 
 
 def machine_busy() -> tuple[float, float]:
