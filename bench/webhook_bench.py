@@ -48,6 +48,7 @@ import httpx
 import psycopg
 
 from bench import pg
+from bench.pgcpu import process_cpu_seconds
 from server.db.engine import make_engine, make_session_factory
 from server.db.models import Role
 from server.security.tokens import create_service_principal, issue_token
@@ -270,22 +271,15 @@ def _count(db_url: str, table: str) -> int:
 
 def _agent_pid() -> int:
     """The agent process started by :func:`agent_process` (our only Python child)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == os.getpid():
-            return int(stat.parent.name)
-    raise RuntimeError("the agent process was not found")
+    children = live_children(os.getpid())
+    if not children:
+        raise RuntimeError("the agent process was not found")
+    return children[0]
 
 
 def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # gone: a child restarted meanwhile (its time is lost, not invented)
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """A gone process (a child restarted meanwhile) counts 0: its time is lost, not invented."""
+    return process_cpu_seconds(pid) or 0.0
 
 
 def _settle(pid: int, timeout: float = 20.0) -> None:
