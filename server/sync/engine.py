@@ -38,7 +38,6 @@ from connectors.sdk import (
 from connectors.sdk.auth.oauth import OAuth2Auth
 from connectors.sdk.connector import Connector
 from connectors.sdk.http import RetryPolicy
-from server import audit
 from server.db.models import (
     DeadLetter,
     IntegrationInstance,
@@ -49,13 +48,12 @@ from server.db.models import (
     SyncStatus,
 )
 from server.db.types import utcnow
-from server.events.emit import emit, emit_sync_finished
-from server.monitoring import hooks as monitoring_hooks
+from server.events.emit import emit
 from server.monitoring import recovery, samples
 from server.monitoring.config import MonitoringConfig
 from server.services import activity
 from server.services.registry import Registry
-from server.sync import collector, store
+from server.sync import collector, lifecycle, store
 from server.sync.mappings import ResolvedMapping, resolve
 from server.sync.runtime import build_connector
 from server.vault import Vault
@@ -146,13 +144,6 @@ class OpenedStream:
     run: StreamRun
     state: dict[str, Any] | None
     mode: SyncMode
-
-
-def _counts_of(saved: dict[str, Any]) -> store.Counts:
-    counts = store.Counts()
-    for name in counts.as_dict():
-        setattr(counts, name, int(saved.get(name) or 0))
-    return counts
 
 
 def _key_of(record: dict[str, Any], primary_key: tuple[str, ...]) -> str | None:
@@ -444,41 +435,13 @@ class SyncEngine:
     def _begin(
         self, execution_id: uuid.UUID
     ) -> tuple[Connector[Any] | None, list[str], dict[str, store.Counts], SyncStatus]:
-        with self.session_factory() as session:
-            execution = session.get(SyncExecution, execution_id)
-            if execution is None:
-                raise LookupError(f"no sync execution {execution_id}")
-            instance = session.get(IntegrationInstance, execution.instance_id)
-            assert instance is not None
-            resuming = execution.status == SyncStatus.RUNNING
-            execution.status = SyncStatus.RUNNING
-            execution.agent_id = self.agent_id
-            execution.lease_expires_at = utcnow() + self.lease
-            if not resuming:
-                execution.start_time = utcnow()
-            skipped = recovery.blocked(session, instance, execution, utcnow())
-            if skipped is not None:  # the circuit breaker is open: no work, no noise
-                session.commit()
-                self._finish(execution_id, store.Counts(), SyncStatus.CANCELLED,
-                             {"category": "circuit_breaker", "message": skipped})
-                return None, [], {}, SyncStatus.CANCELLED
-            activity.record(
-                session, "sync.resume" if resuming else "sync.start",
-                f"sync {'resumed' if resuming else 'started'} ({execution.trigger_type.value})",
-                instance_id=instance.id, sync_id=execution.id)
-            try:
-                connector = build_connector(session, self.registry, self.vault, instance,
-                                            **self._context_options())
-            except ConnectorError as exc:
-                session.commit()
-                self._finish(execution_id, store.Counts(), SyncStatus.FAILED, exc.to_dict())
-                return None, [], {}, SyncStatus.FAILED
-            session.commit()
-            streams = list((execution.options or {}).get("streams") or [])
-            stats = execution.stats or {}
-            done = {name: _counts_of(s) for name, s in (stats.get("streams") or {}).items()
-                    if s.get("done")}
-            return connector, streams, done, SyncStatus.RUNNING
+        return lifecycle.begin(self, execution_id)
+
+    def _finish(
+        self, execution_id: uuid.UUID, total: store.Counts, status: SyncStatus,
+        error: dict[str, Any] | None, request_rows: list[dict[str, Any]] | None = None,
+    ) -> None:
+        lifecycle.finish(self, execution_id, total, status, error, request_rows)
 
     def _open_stream(
         self, execution_id: uuid.UUID, connector: Connector[Any], desc: StreamDescriptor,
@@ -625,44 +588,3 @@ class SyncEngine:
                 "content_hash": digest, "check": data,
             }, dedupe_key=f"check.failed:{record_id}:{digest}",
                 instance_id=run.scope.instance_id)
-
-    def _finish(
-        self, execution_id: uuid.UUID, total: store.Counts, status: SyncStatus,
-        error: dict[str, Any] | None, request_rows: list[dict[str, Any]] | None = None,
-    ) -> None:
-        with self.session_factory() as session:
-            execution = session.get(SyncExecution, execution_id, with_for_update=True)
-            assert execution is not None
-            if execution.agent_id not in (None, self.agent_id):
-                return  # taken over: the new owner finishes it
-            instance = session.get(IntegrationInstance, execution.instance_id)
-            execution.status = status
-            execution.end_time = utcnow()
-            execution.lease_expires_at = None
-            if error is not None:
-                execution.error_details = {**(execution.error_details or {}), **error}
-            stats = execution.stats or {}
-            summary = ", ".join(f"{stats.get(k, 0)} {k}" for k in
-                                ("created", "updated", "unchanged", "deleted", "failed"))
-            if status == SyncStatus.COMPLETED and instance is not None:
-                instance.last_connected = utcnow()
-                log_type, message = LogType.SUCCESS, f"sync completed: {summary}"
-            elif status == SyncStatus.CANCELLED:
-                log_type, message = LogType.WARNING, f"sync cancelled: {summary}"
-            else:
-                reason = (error or {}).get("message", "unknown error")
-                log_type, message = LogType.ERROR, f"sync failed: {reason}"
-            if status != SyncStatus.FAILED:  # a failed sync keeps them for its retry
-                session.query(SyncSeenKey).filter(
-                    SyncSeenKey.sync_id == execution_id).delete(synchronize_session=False)
-            # The audit entry carries a digest of the content hashes this sync wrote.
-            written = audit.written_by(session, execution)
-            activity.record(session, f"sync.{status.value}", message, log_type=log_type,
-                            instance_id=execution.instance_id, sync_id=execution.id,
-                            details={"stats": stats, "written": written.as_dict(),
-                                     **({"error": error} if error else {})})
-            emit_sync_finished(session, execution, instance)  # sync.* and record.* events
-            # Issue 7: samples, circuit breaker, tasks, alerts.
-            monitoring_hooks.sync_finished(session, execution, instance, error,
-                                           request_rows or [], self.monitoring)
-            session.commit()

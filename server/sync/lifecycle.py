@@ -1,0 +1,128 @@
+"""The two transactions that open and close a sync execution.
+
+``begin`` claims the execution for this agent, checks the circuit breaker and builds the
+connector; ``finish`` records the outcome, the audit entry, the events and the monitoring
+hooks. They run once per sync whatever its size, so a fleet of small syncs is bound by them
+(bench/ratelimit_bench.py); the batch-by-batch path stays in :mod:`server.sync.engine`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from connectors.sdk import ConnectorError
+from connectors.sdk.connector import Connector
+from server import audit
+from server.db.models import (
+    IntegrationInstance,
+    LogType,
+    SyncExecution,
+    SyncSeenKey,
+    SyncStatus,
+)
+from server.db.types import utcnow
+from server.events.emit import emit_sync_finished
+from server.monitoring import hooks as monitoring_hooks
+from server.monitoring import recovery
+from server.services import activity
+from server.sync import store
+from server.sync.runtime import build_connector
+
+if TYPE_CHECKING:
+    import uuid
+
+    from server.sync.engine import SyncEngine
+
+
+def counts_of(saved: dict[str, Any]) -> store.Counts:
+    """Counts saved in an execution's stats."""
+    counts = store.Counts()
+    for name in counts.as_dict():
+        setattr(counts, name, int(saved.get(name) or 0))
+    return counts
+
+
+def begin(
+    engine: SyncEngine, execution_id: uuid.UUID
+) -> tuple[Connector[Any] | None, list[str], dict[str, store.Counts], SyncStatus]:
+    """Mark the execution running for this agent and build its connector. Returns the
+    connector (None if the sync ended here: breaker open or connector refused), the selected
+    streams, the counts of streams a resumed sync had finished, and the status."""
+    with engine.session_factory() as session:
+        execution = session.get(SyncExecution, execution_id)
+        if execution is None:
+            raise LookupError(f"no sync execution {execution_id}")
+        instance = session.get(IntegrationInstance, execution.instance_id)
+        assert instance is not None
+        resuming = execution.status == SyncStatus.RUNNING
+        execution.status = SyncStatus.RUNNING
+        execution.agent_id = engine.agent_id
+        execution.lease_expires_at = utcnow() + engine.lease
+        if not resuming:
+            execution.start_time = utcnow()
+        skipped = recovery.blocked(session, instance, execution, utcnow())
+        if skipped is not None:  # the circuit breaker is open: no work, no noise
+            session.commit()
+            finish(engine, execution_id, store.Counts(), SyncStatus.CANCELLED,
+                         {"category": "circuit_breaker", "message": skipped})
+            return None, [], {}, SyncStatus.CANCELLED
+        activity.record(
+            session, "sync.resume" if resuming else "sync.start",
+            f"sync {'resumed' if resuming else 'started'} ({execution.trigger_type.value})",
+            instance_id=instance.id, sync_id=execution.id)
+        try:
+            connector = build_connector(session, engine.registry, engine.vault, instance,
+                                        **engine._context_options())
+        except ConnectorError as exc:
+            session.commit()
+            finish(engine, execution_id, store.Counts(), SyncStatus.FAILED, exc.to_dict())
+            return None, [], {}, SyncStatus.FAILED
+        session.commit()
+        streams = list((execution.options or {}).get("streams") or [])
+        stats = execution.stats or {}
+        done = {name: counts_of(s) for name, s in (stats.get("streams") or {}).items()
+                if s.get("done")}
+        return connector, streams, done, SyncStatus.RUNNING
+
+
+def finish(
+    engine: SyncEngine, execution_id: uuid.UUID, total: store.Counts, status: SyncStatus,
+    error: dict[str, Any] | None, request_rows: list[dict[str, Any]] | None = None,
+) -> None:
+    """Close the execution with ``status`` (unless another agent took it over)."""
+    with engine.session_factory() as session:
+        execution = session.get(SyncExecution, execution_id, with_for_update=True)
+        assert execution is not None
+        if execution.agent_id not in (None, engine.agent_id):
+            return  # taken over: the new owner finishes it
+        instance = session.get(IntegrationInstance, execution.instance_id)
+        execution.status = status
+        execution.end_time = utcnow()
+        execution.lease_expires_at = None
+        if error is not None:
+            execution.error_details = {**(execution.error_details or {}), **error}
+        stats = execution.stats or {}
+        summary = ", ".join(f"{stats.get(k, 0)} {k}" for k in
+                            ("created", "updated", "unchanged", "deleted", "failed"))
+        if status == SyncStatus.COMPLETED and instance is not None:
+            instance.last_connected = utcnow()
+            log_type, message = LogType.SUCCESS, f"sync completed: {summary}"
+        elif status == SyncStatus.CANCELLED:
+            log_type, message = LogType.WARNING, f"sync cancelled: {summary}"
+        else:
+            reason = (error or {}).get("message", "unknown error")
+            log_type, message = LogType.ERROR, f"sync failed: {reason}"
+        if status != SyncStatus.FAILED:  # a failed sync keeps them for its retry
+            session.query(SyncSeenKey).filter(
+                SyncSeenKey.sync_id == execution_id).delete(synchronize_session=False)
+        # The audit entry carries a digest of the content hashes this sync wrote.
+        written = audit.written_by(session, execution)
+        activity.record(session, f"sync.{status.value}", message, log_type=log_type,
+                        instance_id=execution.instance_id, sync_id=execution.id,
+                        details={"stats": stats, "written": written.as_dict(),
+                                 **({"error": error} if error else {})})
+        emit_sync_finished(session, execution, instance)  # sync.* and record.* events
+        # Issue 7: samples, circuit breaker, tasks, alerts.
+        monitoring_hooks.sync_finished(session, execution, instance, error,
+                                       request_rows or [], engine.monitoring)
+        session.commit()
