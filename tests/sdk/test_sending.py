@@ -28,6 +28,7 @@ LOOPBACK = AddressPolicy(allow_loopback=True)
 
 def test_the_fast_path_is_available_on_this_httpx() -> None:
     assert sending.FAST_URLS
+    assert sending.FAST_REQUESTS
 
 
 @pytest.mark.parametrize("base", ["http://h", "http://h:8080/api/v2", "https://h/api/v2/",
@@ -49,14 +50,55 @@ async def test_requests_are_built_as_httpx_builds_them(base: str, url: str,
                    {"json": {"a": [1, "é"]}, "content": None, "headers": {"x-default": "2"}},
                    {"json": None, "content": "text é", "headers": {"Content-Type": "text/x"}},
                    {"json": None, "content": b"\x00raw", "headers": {"User-Agent": "other"}}):
-        fast = sender.build("POST", url, params=params, **kwargs)
-        slow = client.build_request("POST", url, params=params, **kwargs)
-        assert str(fast.url) == str(slow.url)
-        assert fast.url.raw_path == slow.url.raw_path
-        assert fast.headers.raw == slow.headers.raw
-        assert fast.content == slow.content
-        assert fast.extensions["timeout"] == slow.extensions["timeout"]
+        for method in ("POST", "get", "PUT", "DELETE"):
+            fast = sender.build(method, url, params=params, **kwargs)
+            slow = client.build_request(method, url, params=params, **kwargs)
+            assert fast.method == slow.method
+            assert str(fast.url) == str(slow.url)
+            assert fast.url.raw_path == slow.url.raw_path
+            assert fast.headers.raw == slow.headers.raw
+            assert fast.content == slow.content
+            assert type(fast.stream) is type(slow.stream)
+            assert fast.extensions["timeout"] == slow.extensions["timeout"]
     await client.aclose()
+
+
+async def test_a_bodiless_request_is_what_httpx_builds_and_owns_its_headers() -> None:
+    client = httpx.AsyncClient(base_url="http://h:81/api", headers={"User-Agent": "ua"})
+    sender = Sender(client, httpx.MockTransport(lambda r: httpx.Response(200)))
+    for method in ("GET", "POST"):
+        fast = sender.build(method, "/x", params={"a": 1}, json=None, content=None,
+                            headers=None)
+        slow = client.build_request(method, "/x", params={"a": 1})
+        assert vars(fast).keys() == vars(slow).keys()
+        assert fast.headers.raw == slow.headers.raw
+        assert fast.headers.raw[0] == (b"Host", b"h:81")
+        assert fast.headers.get("content-length") == ("0" if method == "POST" else None)
+        fast.headers["X-Signed"] = "1"  # an auth flow may change its request's headers
+        again = sender.build(method, "/x", params=None, json=None, content=None, headers=None)
+        assert "x-signed" not in again.headers
+    client.headers["X-Later"] = "2"  # a connector may change its client's headers
+    later = sender.build("GET", "/x", params=None, json=None, content=None, headers=None)
+    assert later.headers.raw == client.build_request("GET", "/x").headers.raw
+    assert later.headers["x-later"] == "2"
+    await client.aclose()
+
+
+class Colour(str):
+    """A str subclass: httpx coerces it with ``str()``, as the fast encoding must too."""
+
+    def __str__(self) -> str:
+        return "colour:" + super().__str__()
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"limit": 2, "cursor": "17"}, {"q": "é ü/&=+% ~*'()!", "n": -3, "big": 10**30},
+    {"t": True, "f": False, "none": None, "x": 1.5}, {"a": ["1", 2], "b": ("x",)},
+    {1: "one", "two": 2}, {"c": Colour("red")}, [("a", "1"), ("a", "2")], "a=1&b=2", "",
+])
+def test_query_parameters_are_encoded_as_httpx_encodes_them(params: Any) -> None:
+    expected = httpx.QueryParams(params)
+    assert sending._encoded(params) == (str(expected) if expected else None)
 
 
 class Challenge(httpx.Auth):

@@ -22,7 +22,7 @@ from aiohttp.abc import ResolveResult
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors.sdk import errors as e
-from connectors.sdk.http import AddressPolicy, HttpClient, RetryPolicy, guard
+from connectors.sdk.http import AddressPolicy, HttpClient, RetryPolicy, guard, transport
 from connectors.sdk.http.guard import guarded_transport
 from connectors.sdk.http.transport import map_aiohttp_exceptions
 from tests.support.certs import certificate, private_key_pem
@@ -318,3 +318,23 @@ async def test_tls_verify_settings_sni_and_a_client_certificate(tmp_path: Path) 
             assert (await http.get("/who")).json() == {"client": "agent"}
     assert set(server_names) == {"localhost"}
 
+
+
+async def test_a_body_read_whole_reads_as_one_httpx_read() -> None:
+    assert transport.FAST_RESPONSES
+    body = b'{"items": [1, "\xc3\xa9"]}'
+    seen: list[bytes] = []
+    answer = _answer(body, "Content-Type: application/json", "X-Twice: a", "X-Twice: b")
+    async with raw_server(_keep_alive(seen, answer)) as port, \
+            HttpClient(f"http://127.0.0.1:{port}", policy=LOOPBACK) as http:
+        response = await http.get("/x")
+    expected = httpx.Response(200, headers=response.headers.raw, content=body)
+    assert (response.is_closed, response.is_stream_consumed) == (True, True)
+    assert response.content == body
+    assert response.json() == expected.json() == {"items": [1, "é"]}
+    assert response.text == expected.text
+    assert response.headers["x-twice"] == "a, b"
+    assert response.num_bytes_downloaded == len(body)  # as httpx's client counts it
+    assert [chunk async for chunk in response.aiter_bytes()] == [body]
+    with pytest.raises(httpx.StreamConsumed):
+        [chunk async for chunk in response.aiter_raw()]

@@ -393,7 +393,8 @@ def _unbind(response: httpx.Response) -> None:
     collection instead of when the last reference goes; with a 1,000-record page per response
     that is most of a sync's memory growth and much of its collector time.
     """
-    if response.is_closed and response.is_stream_consumed:
+    if (response.is_closed and response.is_stream_consumed
+            and type(response.stream) is not httpx.ByteStream):  # a ByteStream holds no cycle
         response.stream = httpx.ByteStream(response.content)
 
 

@@ -29,6 +29,7 @@ import functools
 import ssl
 from collections.abc import AsyncIterator
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 import httpx
@@ -107,6 +108,54 @@ def _reason_phrase(reason: str) -> bytes:
 def _plain_body(response: aiohttp.ClientResponse) -> bool:
     headers = response.headers
     return "Content-Length" in headers and "Content-Encoding" not in headers
+
+
+def _read_whole(status: int, headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...],
+                body: bytes, request: httpx.Request,
+                extensions: dict[str, Any]) -> httpx.Response:
+    """``httpx.Response(status, headers=headers, content=body, ...)`` for a body with a
+    ``Content-Length`` and no ``Content-Encoding``, already read: when
+    :data:`FAST_RESPONSES`, without reading the body back through httpx's stream, chunker and
+    identity decoder (as many steps as the rest of the response's construction)."""
+    response = httpx.Response(status, headers=headers, stream=httpx.ByteStream(body),
+                              request=request, extensions=extensions)
+    if FAST_RESPONSES:
+        _mark_read(response, body)
+    else:  # pragma: no cover - depends on the httpx version
+        response.read()
+    return response
+
+
+def _mark_read(response: httpx.Response, body: bytes) -> None:
+    """The state ``read()`` leaves a response in. ``num_bytes_downloaded`` is the body's
+    length, as httpx's client reports it (``Response(content=)`` leaves it at 0)."""
+    response._content = body
+    response._num_bytes_downloaded = len(body)
+    response.is_stream_consumed = True
+    response.is_closed = True
+
+
+def _fast_responses_work() -> bool:
+    """Whether :func:`_mark_read` leaves a response as ``httpx.Response(content=)`` does."""
+    try:
+        body = b'{"a": 1}'
+        headers = [(b"Content-Length", b"8"), (b"X-Y", b"z")]
+        request = httpx.Request("GET", "http://h/")
+        fast = httpx.Response(200, headers=headers, stream=httpx.ByteStream(body),
+                              request=request, extensions={"e": 1})
+        _mark_read(fast, body)
+        slow = httpx.Response(200, headers=headers, content=body, request=request,
+                              extensions={"e": 1})
+        skip = ("stream", "_decoder", "_num_bytes_downloaded")
+        mine = {k: v for k, v in vars(fast).items() if k not in skip}
+        theirs = {k: v for k, v in vars(slow).items() if k not in skip}
+        return (mine == theirs and fast.headers.raw == slow.headers.raw
+                and type(fast.stream) is type(slow.stream) and fast.json() == slow.json())
+    except (AttributeError, TypeError):  # pragma: no cover - depends on the httpx version
+        return False
+
+
+FAST_RESPONSES = _fast_responses_work()
 
 
 class _ResponseStream(httpx.AsyncByteStream):
@@ -197,13 +246,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             # that httpx.Response(content=) would otherwise add is already there.
             with map_aiohttp_exceptions():
                 body = await response.read()
-            return httpx.Response(
-                status_code=response.status,
-                headers=response.raw_headers,
-                content=body,
-                request=request,
-                extensions=extensions,
-            )
+            return _read_whole(response.status, response.raw_headers, body, request,
+                               extensions)
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
