@@ -9,9 +9,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import server.db.types
-from sqlalchemy.dialects import postgresql
+from server.db.models.records import INSTANCE_REFERENCE, INSTANCE_REFERENCE_DROP
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -797,12 +798,6 @@ def upgrade() -> None:
         sa.Column("updated_at", server.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("provenance_id", sa.Uuid(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["instance_id"],
-            ["integration_instances.id"],
-            name=op.f("fk_evidence_records_instance_id_integration_instances"),
-            ondelete="SET NULL",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_evidence_records")),
         sa.UniqueConstraint(
             "external_id",
@@ -822,6 +817,10 @@ def upgrade() -> None:
             ["instance_id", "entity_type", "is_deleted"],
             unique=False,
         )
+    # instance_id refers to integration_instances through triggers, not a foreign key (see
+    # server.db.models.records.INSTANCE_REFERENCE): one check per statement on PostgreSQL.
+    for statement in INSTANCE_REFERENCE[op.get_context().dialect.name]:
+        op.execute(statement)
 
     op.create_table(
         "stream_states",
@@ -1563,6 +1562,8 @@ def downgrade() -> None:
 
     op.drop_table("sync_schedules")
     op.drop_table("stream_states")
+    for statement in INSTANCE_REFERENCE_DROP[op.get_context().dialect.name]:
+        op.execute(statement)
     with op.batch_alter_table("evidence_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_evidence_records_instance_id"))
         batch_op.drop_index(batch_op.f("ix_evidence_records_entity_type"))
