@@ -57,10 +57,17 @@ class AgentService:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._register)
-        self.manager.start_gate = gate_for(self.session_factory, self.agent_id, self.lease,
-                                           self.fresh)
+        self.install_gate()
         self._launch(await asyncio.to_thread(self._take_over, True))
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="agent-heartbeat")
+
+    def install_gate(self) -> None:
+        """From now on the manager runs an execution only once this agent owns it; one the
+        scheduler claimed less than half a lease ago is owned already."""
+        self.manager.start_gate = gate_for(self.session_factory, self.agent_id, self.lease,
+                                           self.fresh)
+        within = self.lease.total_seconds() / 2
+        self.manager.fresh_start = lambda execution_id: self.fresh.take(execution_id, within)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -9,11 +9,13 @@ a superseded version keeps the sync that wrote it (``evidence_record_versions.sy
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, literal, literal_column, select, union_all
+from sqlalchemy import Select, bindparam, func, literal, literal_column, select, union_all
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -46,23 +48,52 @@ def digest_of(hashes: list[str]) -> WrittenDigest:
 
 def written_by(session: Session, execution: SyncExecution) -> WrittenDigest:
     """The digest of every record version ``execution`` wrote (deletion marks excluded)."""
-    current = select(EvidenceRecord.content_hash.label("h")).where(
-        EvidenceRecord.last_sync_id == execution.id, EvidenceRecord.last_change != "deleted")
-    if execution.instance_id is not None:
-        current = current.where(EvidenceRecord.instance_id == execution.instance_id)
     types = sorted({str(s.get("entity_type")) for s in
                     ((execution.stats or {}).get("streams") or {}).values()
                     if isinstance(s, dict) and s.get("entity_type")})
-    if types and execution.start_time is not None:
-        # Narrow to what changed since the sync started (an index range, not the instance).
-        current = current.where(EvidenceRecord.entity_type.in_(types),
-                                EvidenceRecord.updated_at >= execution.start_time - CLOCK_MARGIN)
-    older = select(EvidenceRecordVersion.content_hash.label("h")).where(
-        EvidenceRecordVersion.sync_id == execution.id, EvidenceRecordVersion.change != "deleted")
-    both = union_all(current, older).subquery()
+    narrowed = bool(types) and execution.start_time is not None
+    params: dict[str, object] = {"sid": execution.id, "iid": execution.instance_id}
+    if narrowed:
+        assert execution.start_time is not None
+        params.update(types=types, since=execution.start_time - CLOCK_MARGIN)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    stmt = _digest_query(execution.instance_id is not None, narrowed, postgresql)
     h = hashlib.sha256()
     count = 0
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql:
+        # A few rows at a time (server-side cursor): together the rows hold every hash, ~65
+        # bytes per record, which read at once made the agent's memory grow with the sync.
+        rows = session.connection().execute(stmt, params)
+        for n, joined in rows:
+            h.update(joined.encode("ascii"))
+            count += n
+        return WrittenDigest(count, h.hexdigest())
+    # Stream the hashes in chunks (a million records would otherwise be ~100 MiB), through
+    # the session's connection: plain rows, none of the ORM's per-row loading.
+    result = session.connection().execute(stmt, params)
+    for chunk in result.scalars().partitions():
+        h.update("".join([f"{value}\n" for value in chunk]).encode("ascii"))
+        count += len(chunk)
+    return WrittenDigest(count, h.hexdigest())
+
+
+@functools.cache
+def _digest_query(by_instance: bool, narrowed: bool, postgresql: bool) -> Select[Any]:
+    """The hashes' query, built once per shape (a statement built anew at every sync's end
+    cost more CPU than running it, issue 6); the values are bound at execution."""
+    current = select(EvidenceRecord.content_hash.label("h")).where(
+        EvidenceRecord.last_sync_id == bindparam("sid"), EvidenceRecord.last_change != "deleted")
+    if by_instance:
+        current = current.where(EvidenceRecord.instance_id == bindparam("iid"))
+    if narrowed:
+        # Narrow to what changed since the sync started (an index range, not the instance).
+        current = current.where(EvidenceRecord.entity_type.in_(bindparam("types", expanding=True)),
+                                EvidenceRecord.updated_at >= bindparam("since"))
+    older = select(EvidenceRecordVersion.content_hash.label("h")).where(
+        EvidenceRecordVersion.sync_id == bindparam("sid"),
+        EvidenceRecordVersion.change != "deleted")
+    both = union_all(current, older).subquery()
+    if postgresql:
         # PostgreSQL joins the sorted hashes into one text per two-character prefix (byte
         # order, not the locale's; a prefix's group holds a 256th of them): a few hundred rows
         # to read instead of one per record, which cost ~1.5 us of agent CPU per record.
@@ -71,21 +102,9 @@ def written_by(session: Session, execution: SyncExecution) -> WrittenDigest:
         parts = select(func.count(), func.string_agg(
             both.c.h.concat("\n"), aggregate_order_by(literal(""), both.c.h.collate("C")))
         ).group_by(prefix).order_by(prefix)
-        # A few rows at a time (server-side cursor): together the rows hold every hash, ~65
-        # bytes per record, which read at once made the agent's memory grow with the sync.
-        rows = session.connection().execute(parts.execution_options(yield_per=ROWS_PER_FETCH))
-        for n, joined in rows:
-            h.update(joined.encode("ascii"))
-            count += n
-        return WrittenDigest(count, h.hexdigest())
+        return parts.execution_options(yield_per=ROWS_PER_FETCH)
     ordered = select(both.c.h).order_by(literal_column("h"))
-    # Stream the hashes in chunks (a million records would otherwise be ~100 MiB), through
-    # the session's connection: plain rows, none of the ORM's per-row loading.
-    result = session.connection().execute(ordered.execution_options(yield_per=CHUNK))
-    for chunk in result.scalars().partitions():
-        h.update("".join([f"{value}\n" for value in chunk]).encode("ascii"))
-        count += len(chunk)
-    return WrittenDigest(count, h.hexdigest())
+    return ordered.execution_options(yield_per=CHUNK)
 
 
 def recompute(session: Session, sync_id: uuid.UUID) -> WrittenDigest | None:

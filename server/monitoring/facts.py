@@ -6,10 +6,11 @@ import datetime as dt
 import statistics
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from server.db.models import (
     AuthenticationConfig,
@@ -28,13 +29,64 @@ RECENT = 10
 WINDOW = dt.timedelta(hours=24)
 
 
+class Finished(NamedTuple):
+    """What the facts use of a finished sync (a row, not an ORM object: ten are read at the end
+    of every sync, and loading them whole, stats included, was most of the alerts' cost)."""
+
+    id: uuid.UUID
+    status: SyncStatus
+    start_time: dt.datetime
+    end_time: dt.datetime | None
+    error_details: dict[str, Any] | None
+    error_count: int | None
+
+
+class Running(NamedTuple):
+    id: uuid.UUID
+    start_time: dt.datetime
+
+
+class Timing(Protocol):
+    """The schedule fields :func:`schedule_interval` reads (a SyncSchedule or a row)."""
+
+    @property
+    def schedule_type(self) -> ScheduleType: ...
+    @property
+    def interval_minutes(self) -> int | None: ...
+    @property
+    def cron_expression(self) -> str | None: ...
+    @property
+    def timezone(self) -> str: ...
+
+
+_E, _S, _M = SyncExecution, SyncSchedule, MetricSample
+_IID: BindParameter[uuid.UUID] = bindparam("iid")
+#: Built once: a statement's cache key is then computed once, not at every sync's end.
+_RECENT = (select(_E.id, _E.status, _E.start_time, _E.end_time, _E.error_details,
+                  _E.error_count)
+           .where(_E.instance_id == _IID,
+                  _E.status.in_((SyncStatus.COMPLETED, SyncStatus.FAILED)))
+           .order_by(_E.start_time.desc(), _E.id).limit(RECENT))
+_RUNNING = (select(_E.id, _E.start_time)
+            .where(_E.instance_id == _IID, _E.status == SyncStatus.RUNNING).limit(1))
+_LAST_SUCCESS = select(func.max(_E.end_time)).where(
+    _E.instance_id == _IID, _E.status == SyncStatus.COMPLETED).scalar_subquery()
+_THROTTLED_1H = select(func.count()).select_from(_M).where(
+    _M.instance_id == _IID, _M.kind == SampleKind.REQUEST,
+    _M.recorded_at >= bindparam("hour_ago"), _M.throttled.is_(True)).scalar_subquery()
+#: The last success and the hour's throttled requests, in one round trip.
+_COUNTS = select(_LAST_SUCCESS, _THROTTLED_1H)
+_SCHEDULES = (select(_S.schedule_type, _S.interval_minutes, _S.cron_expression, _S.timezone)
+              .where(_S.instance_id == _IID, _S.is_active.is_(True)))
+
+
 @dataclass
 class InstanceFacts:
     instance: IntegrationInstance
     now: dt.datetime
     #: Finished (completed or failed) syncs, newest first, at most RECENT.
-    recent: list[SyncExecution] = field(default_factory=list)
-    running: SyncExecution | None = None
+    recent: list[Finished] = field(default_factory=list)
+    running: Running | None = None
     last_success: dt.datetime | None = None
     #: How often the instance's schedules expect it to sync (None: no schedule).
     expected_every: dt.timedelta | None = None
@@ -61,7 +113,7 @@ class InstanceFacts:
         return {}
 
 
-def schedule_interval(schedule: SyncSchedule, now: dt.datetime) -> dt.timedelta | None:
+def schedule_interval(schedule: Timing, now: dt.datetime) -> dt.timedelta | None:
     if schedule.schedule_type == ScheduleType.INTERVAL and schedule.interval_minutes:
         return dt.timedelta(minutes=schedule.interval_minutes)
     if schedule.schedule_type == ScheduleType.CRON and schedule.cron_expression:
@@ -85,23 +137,19 @@ def gather(session: Session, instance: IntegrationInstance, now: dt.datetime, *,
     every request sample of a day, which grows with the instance's traffic."""
     facts = InstanceFacts(instance=instance, now=now)
     iid: uuid.UUID = instance.id
-    facts.recent = list(session.scalars(
-        select(SyncExecution)
-        .where(SyncExecution.instance_id == iid,
-               SyncExecution.status.in_((SyncStatus.COMPLETED, SyncStatus.FAILED)))
-        .order_by(SyncExecution.start_time.desc(), SyncExecution.id).limit(RECENT)))
-    facts.running = session.scalar(select(SyncExecution).where(
-        SyncExecution.instance_id == iid, SyncExecution.status == SyncStatus.RUNNING).limit(1))
-    facts.last_success = session.scalar(select(func.max(SyncExecution.end_time)).where(
-        SyncExecution.instance_id == iid, SyncExecution.status == SyncStatus.COMPLETED))
+    hour_ago = now - dt.timedelta(hours=1)
+    conn = session.connection()  # plain rows: nothing here is changed through the ORM
+    facts.recent = [Finished(*row) for row in conn.execute(_RECENT, {"iid": iid})]
+    running = conn.execute(_RUNNING, {"iid": iid}).first()
+    facts.running = Running(*running) if running is not None else None
+    last_success, throttled_1h = conn.execute(_COUNTS, {"iid": iid, "hour_ago": hour_ago}).one()
+    facts.last_success = last_success
     durations = [(e.end_time - e.start_time).total_seconds() for e in facts.recent
                  if e.status == SyncStatus.COMPLETED and e.end_time is not None]
     facts.usual_duration = statistics.median(durations) if durations else None
-    intervals = [schedule_interval(s, now) for s in session.scalars(select(SyncSchedule).where(
-        SyncSchedule.instance_id == iid, SyncSchedule.is_active.is_(True)))]
+    intervals = [schedule_interval(s, now) for s in conn.execute(_SCHEDULES, {"iid": iid})]
     known = [i for i in intervals if i is not None]
     facts.expected_every = min(known) if known else None
-    hour_ago = now - dt.timedelta(hours=1)
     if requests_24h:
         rows = session.execute(select(MetricSample.duration_ms, MetricSample.throttled,
                                       MetricSample.recorded_at).where(
@@ -113,9 +161,7 @@ def gather(session: Session, instance: IntegrationInstance, now: dt.datetime, *,
         if rows:
             facts.p95_ms_24h = percentile(sorted(float(r.duration_ms) for r in rows), 95)
     else:
-        facts.throttled_1h = session.scalar(select(func.count()).select_from(MetricSample).where(
-            MetricSample.instance_id == iid, MetricSample.kind == SampleKind.REQUEST,
-            MetricSample.recorded_at >= hour_ago, MetricSample.throttled.is_(True))) or 0
+        facts.throttled_1h = int(throttled_1h or 0)
     if instance.auth_config_id is not None:
         facts.credential = session.get(AuthenticationConfig, instance.auth_config_id)
     return facts

@@ -18,9 +18,9 @@ def sync_finished(session: Session, execution: SyncExecution,
                   instance: IntegrationInstance | None, error: dict[str, Any] | None,
                   request_rows: list[dict[str, Any]], config: MonitoringConfig) -> None:
     """Samples, circuit breaker, tasks and alerts for a sync that just ended."""
-    samples.write(session, request_rows)
     if execution.status in (SyncStatus.COMPLETED, SyncStatus.FAILED):
-        samples.write(session, [samples.sync_row(execution, error)])
+        request_rows = [*request_rows, samples.sync_row(execution, error)]
+    samples.write(session, request_rows)  # one COPY for the requests and the sync
     if instance is None:
         return
     recovery.after_sync(session, execution, instance, error, config)

@@ -35,6 +35,7 @@ from server.events.emit import sync_data
 from server.services import activity
 from server.services.schedules import cron_trigger
 from server.sync.manager import SyncAlreadyActive, create_execution
+from server.sync.runtime import light_connector
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
         else:
             outcome = SlotOutcome.STARTED
             execution_id = execution.id
+            light_connector(session, instance)  # sync_data reads its key, not its schemas
             started_event = sync_data(execution, instance)
             started_event["status"] = "running"
     # The scheduler's bookkeeping goes in plain UPDATEs, not ORM attribute changes: a changed

@@ -8,7 +8,13 @@ hooks. They run once per sync whatever its size, so a fleet of small syncs is bo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Table, delete, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from connectors.sdk import ConnectorError
 from connectors.sdk.connector import Connector
@@ -21,17 +27,47 @@ from server.db.models import (
     SyncStatus,
 )
 from server.db.types import utcnow
-from server.events.emit import emit_sync_finished
+from server.events.emit import emit, emit_sync_finished
 from server.monitoring import hooks as monitoring_hooks
 from server.monitoring import recovery
 from server.services import activity
 from server.sync import store
-from server.sync.runtime import build_connector
+from server.sync.runtime import build_connector, instance_for_sync
 
 if TYPE_CHECKING:
-    import uuid
-
     from server.sync.engine import SyncEngine
+
+
+_SEEN = cast(Table, SyncSeenKey.__table__)
+#: ``sync.started`` payloads handed over by the start gate, written by :func:`begin`.
+_announced: dict[uuid.UUID, dict[str, Any]] = {}
+_announced_lock = threading.Lock()
+
+
+def announce_start(execution_id: uuid.UUID, started: dict[str, Any] | None) -> None:
+    """Have :func:`begin` write the execution's ``sync.started`` event (``started``, the
+    payload) in its own transaction; None withdraws it.
+
+    For a sync the scheduler just claimed (:class:`server.agents.claims.FreshClaims`) the
+    event was the start gate's only work: a thread-pool trip and a transaction of its own for
+    one insert, 200 of them queued ahead of the syncs' starts when 200 slots came due."""
+    with _announced_lock:
+        if started is None:
+            _announced.pop(execution_id, None)
+        else:
+            _announced[execution_id] = started
+_INSTANCES = cast(Table, IntegrationInstance.__table__)
+
+
+def _connected(session: Session, instance: IntegrationInstance) -> None:
+    """``last_connected = now`` as a plain UPDATE: runtime state, not configuration. As an ORM
+    change it made the audit hooks read the instance's latest revision and hash a snapshot of
+    it at every sync's end, to find that no revision was due."""
+    now = utcnow()
+    session.connection().execute(update(_INSTANCES).where(_INSTANCES.c.id == instance.id)
+                                 .values(last_connected=now, updated_at=now))
+    set_committed_value(instance, "last_connected", now)
+    set_committed_value(instance, "updated_at", now)
 
 
 def counts_of(saved: dict[str, Any]) -> store.Counts:
@@ -48,11 +84,16 @@ def begin(
     """Mark the execution running for this agent and build its connector. Returns the
     connector (None if the sync ended here: breaker open or connector refused), the selected
     streams, the counts of streams a resumed sync had finished, and the status."""
+    with _announced_lock:
+        started = _announced.pop(execution_id, None)
     with engine.session_factory() as session:
         execution = session.get(SyncExecution, execution_id)
         if execution is None:
             raise LookupError(f"no sync execution {execution_id}")
-        instance = session.get(IntegrationInstance, execution.instance_id)
+        if started is not None:
+            emit(session, "sync.started", started, dedupe_key=f"sync.started:{execution_id}",
+                 instance_id=execution.instance_id)
+        instance = instance_for_sync(session, execution.instance_id)
         assert instance is not None
         resuming = execution.status == SyncStatus.RUNNING
         execution.status = SyncStatus.RUNNING
@@ -95,7 +136,7 @@ def finish(
         assert execution is not None
         if execution.agent_id not in (None, engine.agent_id):
             return  # taken over: the new owner finishes it
-        instance = session.get(IntegrationInstance, execution.instance_id)
+        instance = instance_for_sync(session, execution.instance_id)
         execution.status = status
         execution.end_time = utcnow()
         execution.lease_expires_at = None
@@ -105,7 +146,7 @@ def finish(
         summary = ", ".join(f"{stats.get(k, 0)} {k}" for k in
                             ("created", "updated", "unchanged", "deleted", "failed"))
         if status == SyncStatus.COMPLETED and instance is not None:
-            instance.last_connected = utcnow()
+            _connected(session, instance)
             log_type, message = LogType.SUCCESS, f"sync completed: {summary}"
         elif status == SyncStatus.CANCELLED:
             log_type, message = LogType.WARNING, f"sync cancelled: {summary}"
@@ -113,8 +154,8 @@ def finish(
             reason = (error or {}).get("message", "unknown error")
             log_type, message = LogType.ERROR, f"sync failed: {reason}"
         if status != SyncStatus.FAILED:  # a failed sync keeps them for its retry
-            session.query(SyncSeenKey).filter(
-                SyncSeenKey.sync_id == execution_id).delete(synchronize_session=False)
+            session.connection().execute(
+                delete(_SEEN).where(_SEEN.c.sync_id == execution_id))
         # The audit entry carries a digest of the content hashes this sync wrote.
         written = audit.written_by(session, execution)
         activity.record(session, f"sync.{status.value}", message, log_type=log_type,

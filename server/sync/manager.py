@@ -26,6 +26,7 @@ from server.db.models import (
 )
 from server.db.types import utcnow
 from server.services.registry import Registry
+from server.sync import lifecycle
 from server.sync.engine import DEFAULT_BATCH, Progress, SyncEngine
 from server.vault import Vault
 
@@ -78,6 +79,9 @@ class SyncManager:
         self._tasks: dict[uuid.UUID, asyncio.Task[SyncStatus]] = {}
         #: Several agents (server.agents): run an execution only if this agent can own it.
         self.start_gate: Callable[[uuid.UUID], bool] | None = None
+        #: The ``sync.started`` payload of an execution this agent's scheduler just claimed
+        #: (then owned: no gate, the event goes in with the sync's first transaction), or None.
+        self.fresh_start: Callable[[uuid.UUID], dict[str, Any] | None] | None = None
 
     def launch(self, execution_id: uuid.UUID, progress: Progress | None = None
                ) -> asyncio.Task[SyncStatus]:
@@ -90,11 +94,18 @@ class SyncManager:
 
     async def _run(self, execution_id: uuid.UUID, progress: Progress | None) -> SyncStatus:
         async with self._slots:
-            gate = self.start_gate
-            if gate is not None and not await asyncio.to_thread(gate, execution_id):
-                log.info("sync %s is owned by another agent; not starting it", execution_id)
-                return SyncStatus.RUNNING
-            return await self.engine.run(execution_id, progress)
+            fresh = self.fresh_start(execution_id) if self.fresh_start is not None else None
+            if fresh is not None:  # owned and leased by the claim: begin writes the event
+                lifecycle.announce_start(execution_id, fresh)
+            else:
+                gate = self.start_gate
+                if gate is not None and not await asyncio.to_thread(gate, execution_id):
+                    log.info("sync %s is owned by another agent; not starting it", execution_id)
+                    return SyncStatus.RUNNING
+            try:
+                return await self.engine.run(execution_id, progress)
+            finally:
+                lifecycle.announce_start(execution_id, None)  # if begin never ran
 
     def running(self) -> list[uuid.UUID]:
         return list(self._tasks)

@@ -251,3 +251,47 @@ def test_a_fresh_claim_starts_with_the_same_event_and_no_second_claim(api: Api) 
     fresh.add(claim.execution_id, claim.started_event)
     assert not gate_for(factory, "a", dt.timedelta(0), fresh)(claim.execution_id)
     assert fresh.take(claim.execution_id, 60.0) is None  # the entry was used up
+
+
+def test_a_claimed_slot_starts_without_the_gate_and_writes_one_started_event(
+        api: Api) -> None:
+    """A sync this agent's scheduler just claimed is owned already: it starts without the start
+    gate (no thread-pool trip, no transaction of its own), and its ``sync.started`` event, the
+    payload the claim prepared, is written once, by the sync's first transaction."""
+    app: Any = api.client.app
+    manager = app.state.sync_manager
+    gate = manager.start_gate
+    assert gate is not None
+    assert manager.fresh_start is not None
+    gated: list[uuid.UUID] = []
+
+    def counting_gate(execution_id: uuid.UUID) -> bool:
+        gated.append(execution_id)
+        return bool(gate(execution_id))
+
+    manager.start_gate = counting_gate
+    try:
+        with serve_source(Source(5)) as url:
+            instance, schedule = _instance_with_schedule(api, url, jitter_seconds=0)
+            _set_slot(api, schedule["id"], utcnow().replace(microsecond=0))
+            app.state.scheduler.schedule_changed(uuid.UUID(schedule["id"]))
+            runs = wait_for(lambda: api.get("/sync-executions", params={
+                "instance_id": instance["id"]}).json()["items"])
+            assert api.wait(runs[0]["id"])["status"] == "completed"
+    finally:
+        manager.start_gate = gate
+    assert gated == []
+    with make_session_factory(api.engine)() as session:
+        events = session.scalars(select(OutboxEvent).where(
+            OutboxEvent.event_type == "sync.started")).all()
+        execution = session.get(SyncExecution, uuid.UUID(runs[0]["id"]))
+        assert execution is not None
+        instance_row = session.get(IntegrationInstance, execution.instance_id)
+        expected = {**sync_data(execution, instance_row), "status": "running",
+                    "ended_at": None, "stats": {}, "error": None}
+    assert len(events) == 1
+    payload = dict(events[0].payload)
+    # The claim's payload: the execution as created (its start time then, not the begin's).
+    assert dt.datetime.fromisoformat(payload.pop("started_at")) <= execution.start_time
+    expected.pop("started_at")
+    assert payload == expected
