@@ -8,7 +8,7 @@ API) into a ``Connector`` subclass the registry can list like any other.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, cast
 from urllib.parse import quote
 
@@ -88,6 +88,11 @@ class DeclarativeStream(Stream):
         async for page in self._pages(cursor):
             for record in page.records:
                 yield record
+
+    async def read_pages(self, cursor: Any | None) -> AsyncIterator[Sequence[Mapping[str, Any]]]:
+        # Each page's records are dicts fresh from its JSON, which nothing else keeps.
+        async for page in self._pages(cursor):
+            yield page.records
 
     async def infer(self) -> dict[str, Any]:
         """Infer the schema from the first page (when the spec gives none)."""
