@@ -192,5 +192,11 @@ def api(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[Api]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The console's Qt tests last, so Qt state they leave is never processed inside a later,
-    Qt-free test (``make test`` goes further and runs them in a process of their own)."""
-    items.sort(key=lambda item: item.nodeid.startswith("tests/console/"))
+    Qt-free test (``make test`` goes further and runs them in a process of their own).
+
+    Tests marked ``slow`` (minutes each: the crash test, three agents) first: pytest-xdist
+    deals tests out in this order, round robin at first, and a slow test that starts near the
+    end keeps one worker busy long after the other has finished."""
+    items.sort(key=lambda item: (item.nodeid.startswith("tests/console/"),
+                                 item.get_closest_marker("slow") is None,
+                                 "[postgresql" not in item.nodeid))  # the longest halves
