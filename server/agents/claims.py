@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from server.db.models import IntegrationInstance, SyncExecution, SyncStatus
 from server.db.types import utcnow
@@ -78,13 +79,23 @@ def claim_to_start(session: Session, execution_id: uuid.UUID, agent_id: str,
 
 
 def renew_leases(session: Session, agent_id: str, execution_ids: Collection[uuid.UUID],
-                 now: dt.datetime, lease: dt.timedelta) -> int:
-    """Extend the leases of the executions this agent runs or has queued; commits."""
+                 now: dt.datetime, lease: dt.timedelta,
+                 every: dt.timedelta = dt.timedelta(0)) -> int:
+    """Extend the leases of the executions this agent runs or has queued; commits.
+
+    ``every``: how often this is called. A lease extended since the last call (a sync's batch
+    extends its own) still has more than ``lease - every`` to run and is left alone, if that
+    keeps two calls' margin (``lease > 3 * every``): each renewal rewrites an execution row,
+    a new row version in PostgreSQL, 200 a second for a fleet of 200 syncs (issue 6)."""
     if not execution_ids:
         return 0
+    renew: ColumnElement[bool] = SyncExecution.id.in_(list(execution_ids))
+    if every > dt.timedelta(0) and lease > 3 * every:
+        renew = and_(renew, or_(SyncExecution.lease_expires_at.is_(None),
+                                SyncExecution.lease_expires_at < now + lease - every))
     result = session.execute(
         update(SyncExecution)
-        .where(SyncExecution.id.in_(list(execution_ids)), SyncExecution.status.in_(ACTIVE),
+        .where(renew, SyncExecution.status.in_(ACTIVE),
                or_(SyncExecution.agent_id.is_(None), SyncExecution.agent_id == agent_id))
         .values(agent_id=agent_id, lease_expires_at=now + lease)
         .execution_options(synchronize_session=False))

@@ -108,7 +108,8 @@ class AgentService:
             session.execute(update(Agent).where(Agent.id == self.agent_id).values(
                 heartbeat_at=now, running_syncs=len(running), state=AgentState.RUNNING))
             session.commit()
-            renew_leases(session, self.agent_id, running, now, self.lease)
+            renew_leases(session, self.agent_id, running, now, self.lease,
+                         dt.timedelta(seconds=self.heartbeat))
         return self._take_over(False)
 
     def _take_over(self, own: bool) -> list[uuid.UUID]:

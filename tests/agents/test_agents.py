@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, update
 
-from server.agents.claims import claim_orphans, claim_to_start
+from server.agents.claims import claim_orphans, claim_to_start, renew_leases
 from server.agents.lock import AgentLockError, SingleAgentLock
 from server.db.engine import make_session_factory
 from server.db.models import (
@@ -152,3 +152,26 @@ def test_second_agent_with_the_same_data_directory_refuses_to_start(
         assert first.call("GET", "/agents").status_code == 200  # the first one is unharmed
     finally:
         first.stop()
+
+
+def test_a_heartbeat_renews_only_the_leases_not_renewed_since_the_last_one(
+        engine: Engine) -> None:
+    """A lease a batch extended since the last heartbeat is left alone (no row rewritten);
+    one nearer its end is renewed; with a lease too short for that margin, every one is."""
+    factory = make_session_factory(engine)
+    fresh, due = _orphan(engine, lease_ago=-28), _orphan(engine, lease_ago=-20)
+    now, every = utcnow(), dt.timedelta(seconds=5)
+    with factory() as session:
+        session.execute(update(SyncExecution).values(agent_id="me"))
+        session.commit()
+        before = {e: session.get(SyncExecution, e).lease_expires_at  # type: ignore[union-attr]
+                  for e in (fresh, due)}
+        assert renew_leases(session, "me", [fresh, due], now, LEASE, every) == 1
+        session.expire_all()
+        after = {e: session.get(SyncExecution, e).lease_expires_at  # type: ignore[union-attr]
+                 for e in (fresh, due)}
+    assert after[fresh] == before[fresh]
+    assert after[due] == now + LEASE
+    with factory() as session:  # 30 s lease, 10 s beats: no margin for skipping
+        assert renew_leases(session, "me", [fresh, due], now, LEASE,
+                            dt.timedelta(seconds=10)) == 2
