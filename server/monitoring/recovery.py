@@ -164,7 +164,22 @@ def consecutive_failures(session: Session, instance_id: uuid.UUID, limit: int = 
     return count
 
 
+#: ``session.info`` key: breakers (or their absence) already read in the session's transaction.
+KNOWN = "simpletrust.monitoring.breakers"
+
+
+def remember_breaker(session: Session, instance_id: uuid.UUID,
+                     breaker: CircuitBreaker | None) -> None:
+    """Note the instance's breaker row (None: it has none) read with other rows, so that
+    :func:`breaker_of` needs no query: a sync's start and end each looked it up by key, a
+    round trip that finds nothing for an instance that never failed."""
+    session.info.setdefault(KNOWN, {})[instance_id] = breaker
+
+
 def breaker_of(session: Session, instance_id: uuid.UUID) -> CircuitBreaker | None:
+    known: dict[uuid.UUID, CircuitBreaker | None] = session.info.get(KNOWN) or {}
+    if instance_id in known:
+        return known[instance_id]
     return session.get(CircuitBreaker, instance_id)
 
 
@@ -210,6 +225,7 @@ def open_breaker(session: Session, instance: IntegrationInstance, error: dict[st
     if breaker is None:
         breaker = CircuitBreaker(instance_id=instance.id, state=BreakerState.CLOSED, trips=0)
         session.add(breaker)
+        session.info.get(KNOWN, {}).pop(instance.id, None)
     category = error.get("category") or "internal"
     breaker.trips = (breaker.trips or 0) + 1
     breaker.state, breaker.opened_at = BreakerState.OPEN, now

@@ -14,8 +14,14 @@ from connectors.registry import ConnectorEntry
 from connectors.sdk import ConfigError, Connector, ConnectorContext
 from connectors.sdk.auth import build_auth
 from connectors.sdk.auth.models import plain_values
-from server.db.models import AuthenticationConfig, IntegrationConnector, IntegrationInstance
+from server.db.models import (
+    AuthenticationConfig,
+    CircuitBreaker,
+    IntegrationConnector,
+    IntegrationInstance,
+)
 from server.db.types import utcnow
+from server.monitoring import recovery
 from server.services import credentials, instance_config
 from server.services.registry import Registry
 from server.vault import Vault
@@ -44,17 +50,24 @@ _LIGHT = (IntegrationConnector.key, IntegrationConnector.name, IntegrationConnec
 
 
 #: Built once (its cache key is then computed once): one SELECT with the join.
-_FOR_SYNC = (select(IntegrationInstance)
+_FOR_SYNC = (select(IntegrationInstance, CircuitBreaker)
+             .outerjoin(CircuitBreaker, CircuitBreaker.instance_id == IntegrationInstance.id)
              .options(joinedload(IntegrationInstance.connector, innerjoin=True)
                       .load_only(*_LIGHT))
              .where(IntegrationInstance.id == bindparam("id")))
 
 
 def instance_for_sync(session: Session, instance_id: uuid.UUID) -> IntegrationInstance | None:
-    """The instance, with only :data:`_LIGHT` of its connector loaded (in the same SELECT).
+    """The instance, with only :data:`_LIGHT` of its connector loaded and its circuit breaker
+    row (if any) noted for :func:`server.monitoring.recovery.breaker_of`, in one SELECT.
 
     Other connector attributes still load when read, inside the session."""
-    return session.execute(_FOR_SYNC, {"id": instance_id}).scalar_one_or_none()
+    row = session.execute(_FOR_SYNC, {"id": instance_id}).first()
+    if row is None:
+        return None
+    instance, breaker = row
+    recovery.remember_breaker(session, instance.id, breaker)
+    return instance
 
 
 def light_connector(session: Session, instance: IntegrationInstance) -> None:

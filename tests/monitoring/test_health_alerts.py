@@ -8,20 +8,26 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from connectors.sandbox import jira as jira_sim
 from connectors.sandbox.server import serve
 from server.db.engine import make_session_factory
 from server.db.models import (
     AuthenticationConfig,
+    BreakerState,
+    IntegrationConnector,
     IntegrationInstance,
     SyncExecution,
     SyncStatus,
+    SystemType,
     TriggerType,
 )
 from server.db.types import utcnow
+from server.monitoring import recovery
+from server.monitoring.config import MonitoringConfig
 from server.sync.manager import create_execution
+from server.sync.runtime import instance_for_sync
 from tests.monitoring.conftest import active_alerts, make_instance
 from tests.monitoring.faulty_source import FaultySource, serve_faulty
 from tests.support.api import Api
@@ -201,3 +207,39 @@ def test_a_sync_with_record_errors_leaves_the_instance_degraded(api: Api) -> Non
     assert mine["score"] >= 80  # every sync completed: the score alone would say healthy
     assert mine["health"] == "degraded"
     assert "2 record error(s)" in mine["reason"]
+
+
+def test_a_breaker_read_with_the_instance_is_not_read_again_and_a_new_one_is_seen(
+        engine: Any) -> None:
+    """A sync reads the instance's breaker row with the instance (none: noted as none);
+    breaker_of then asks no query, and sees the breaker open_breaker adds."""
+    factory = make_session_factory(engine)
+    with factory() as session:
+        connector = IntegrationConnector(id=uuid.uuid4(), key=f"c{uuid.uuid4().hex[:6]}",
+                                         name="C", version="1", system_type=SystemType.GENERIC)
+        row = IntegrationInstance(id=uuid.uuid4(), name=f"I{uuid.uuid4().hex[:6]}",
+                                  connector_id=connector.id)
+        session.add_all([connector, row])
+        session.commit()
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    with factory() as session:
+        instance = instance_for_sync(session, row.id)
+        assert instance is not None
+        assert instance.connector.key == connector.key
+        read = len(statements)
+        assert recovery.breaker_of(session, row.id) is None
+        assert len(statements) == read  # known to be absent: no query
+        recovery.open_breaker(session, instance, {"category": "transient", "message": "x"},
+                              1, MonitoringConfig(), utcnow())
+        breaker = recovery.breaker_of(session, row.id)
+        assert breaker is not None
+        assert breaker.state == BreakerState.OPEN
+        session.commit()
+    with factory() as session:
+        instance = instance_for_sync(session, row.id)
+        assert instance is not None
+        breaker = recovery.breaker_of(session, row.id)
+        assert breaker is not None
+        assert breaker.state == BreakerState.OPEN
