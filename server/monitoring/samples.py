@@ -9,6 +9,8 @@ resumed neither loses nor repeats its samples.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 import uuid
 from typing import Any, cast
 
@@ -34,12 +36,41 @@ def category_of(metric: RequestMetric) -> str | None:
     return "remote"
 
 
+class _RandomIds:
+    """Version-4 UUIDs as ``uuid.uuid4()`` makes them, from ``os.urandom`` bytes fetched 4 KiB
+    at a time: ``uuid4`` makes a system call per id, and there is a sample row per HTTP
+    request of every sync (issue 6)."""
+
+    _POOL = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+        os.register_at_fork(after_in_child=self._forget)  # a child must not repeat our ids
+
+    def _forget(self) -> None:
+        self._pool, self._at = b"", 0
+
+    def __call__(self) -> uuid.UUID:
+        with self._lock:
+            at = self._at
+            if at + 16 > len(self._pool):
+                self._pool, at = os.urandom(self._POOL), 0
+            self._at = at + 16
+            chunk = self._pool[at:at + 16]
+        return uuid.UUID(bytes=chunk, version=4)
+
+
+_random_id = _RandomIds()
+
+
 def request_row(instance_id: uuid.UUID, sync_id: uuid.UUID | None,
                 metric: RequestMetric) -> dict[str, Any]:
     status = metric.status
     server_failed = status is not None and status >= 500 and not metric.throttled
     return {
-        "id": uuid.uuid4(), "instance_id": instance_id, "sync_id": sync_id,
+        "id": _random_id(), "instance_id": instance_id, "sync_id": sync_id,
         "kind": SampleKind.REQUEST, "recorded_at": utcnow(),
         "duration_ms": round(metric.latency_s * 1000, 3),
         "ok": metric.error is None and status is not None and status < 400,

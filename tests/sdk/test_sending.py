@@ -95,6 +95,7 @@ class Colour(str):
     {}, {"limit": 2, "cursor": "17"}, {"q": "é ü/&=+% ~*'()!", "n": -3, "big": 10**30},
     {"t": True, "f": False, "none": None, "x": 1.5}, {"a": ["1", 2], "b": ("x",)},
     {1: "one", "two": 2}, {"c": Colour("red")}, [("a", "1"), ("a", "2")], "a=1&b=2", "",
+    {"x~.-_": "-3", "": "", "a\n": "b\n", "A-z": "0_9~", "%": "%25", "+": "a+b"},
 ])
 def test_query_parameters_are_encoded_as_httpx_encodes_them(params: Any) -> None:
     expected = httpx.QueryParams(params)

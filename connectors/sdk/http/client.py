@@ -402,9 +402,16 @@ def _lowered(headers: httpx.Headers) -> dict[str, str]:
     """The headers as ``headers.get`` reads them (lower-case names, repeats joined with ", "),
     in a dict: the rate-limit parsers look up to 20 names per response, and each
     ``httpx.Headers.get`` scans and decodes every header."""
+    raw = headers.raw
+    try:  # ASCII, the usual case, is what httpx's encoding would be: found in one pass
+        return _joined(raw, "ascii")
+    except UnicodeDecodeError:
+        return _joined(raw, headers.encoding)
+
+
+def _joined(raw: list[tuple[bytes, bytes]], encoding: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    encoding = headers.encoding
-    for raw_key, raw_value in headers.raw:
+    for raw_key, raw_value in raw:
         key, value = raw_key.lower().decode(encoding), raw_value.decode(encoding)
         out[key] = f"{out[key]}, {value}" if key in out else value
     return out

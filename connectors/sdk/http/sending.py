@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import httpx
 
@@ -80,15 +81,25 @@ def _merged_query(url: httpx.URL, query: httpx.QueryParams, params: Any) -> http
 def _encoded(params: Any) -> str | None:
     """``str(httpx.QueryParams(params))`` (None when empty), without building the
     ``QueryParams`` for the usual dict of text and integer values: for those httpx's
-    coercion is ``str(value)`` and its encoding ``urlencode``, as here."""
+    coercion is ``str(value)`` and its encoding ``urlencode`` (``quote_plus`` of each name
+    and value, ``=`` and ``&`` between), as here."""
     if type(params) is dict:
+        pairs = []
         for key, value in params.items():
             if type(key) is not str or (type(value) is not str and type(value) is not int):
                 break
+            text = value if type(value) is str else str(value)
+            # urlencode's quote_plus leaves these alone: skip its calls for them
+            pairs.append(f"{key if _PLAIN(key) else quote_plus(key)}="
+                         f"{text if _PLAIN(text) else quote_plus(text)}")
         else:
-            return urlencode(params) or None
+            return "&".join(pairs) or None
     merged = httpx.QueryParams(params)
     return str(merged) if merged else None
+
+
+#: Text ``quote_plus`` returns as it is (its always-safe characters).
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
 
 
 FAST_URLS = _fast_urls_work()

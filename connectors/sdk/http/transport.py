@@ -207,8 +207,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._session or self._open()
         timeout = request.extensions.get("timeout", {})
         # The names as the caller wrote them (multi_items() would lower-case them).
-        encoding = request.headers.encoding
-        headers = [(k.decode(encoding), v.decode(encoding)) for k, v in request.headers.raw]
+        raw = request.headers.raw
+        try:  # ASCII, the usual case, is what httpx's encoding would be: found in one pass
+            headers = [(k.decode("ascii"), v.decode("ascii")) for k, v in raw]
+        except UnicodeDecodeError:
+            encoding = request.headers.encoding
+            headers = [(k.decode(encoding), v.decode(encoding)) for k, v in raw]
         # httpx sets aiohttp's default headers itself; none of aiohttp's own is added when a
         # caller removed one. Asked per request only then: a session-wide skip list costs
         # aiohttp a header copy and merge per request.
