@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ import jmespath.exceptions
 
 from connectors.sdk.errors import ConfigError, DataError
 
-__all__ = ["RecordSelector", "compile_jmespath", "forget_json", "response_json"]
+__all__ = ["FieldPath", "RecordSelector", "compile_jmespath", "forget_json", "response_json"]
 
 try:  # orjson decodes a page several times faster; json.loads remains the reference.
     import orjson
@@ -52,11 +53,53 @@ def forget_json(response: httpx.Response) -> None:
 
 
 def compile_jmespath(expression: str, *, what: str = "expression") -> Any:
-    """Compile ``expression`` or raise a :class:`ConfigError` that names it."""
+    """Compile ``expression`` or raise a :class:`ConfigError` that names it.
+
+    The result has jmespath's ``search(value)``; a path of field names only is a
+    :class:`FieldPath`, which searches as jmespath does.
+    """
     try:
-        return jmespath.compile(expression)
+        compiled = jmespath.compile(expression)
     except jmespath.exceptions.JMESPathError as exc:
         raise ConfigError(f"Invalid JMESPath {what} {expression!r}: {exc}.") from exc
+    names = _field_names(compiled.parsed)
+    return FieldPath(expression, names) if names else compiled
+
+
+def _field_names(node: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """``("data", "items")`` for ``data.items`` (also quoted names); None for anything else."""
+    if node["type"] == "field":
+        return (node["value"],)
+    if node["type"] == "subexpression":
+        names: tuple[str, ...] = ()
+        for child in node["children"]:
+            more = _field_names(child)
+            if more is None:
+                return None
+            names += more
+        return names
+    return None
+
+
+class FieldPath:
+    """A JMESPath expression of field names (``items``, ``data.items``), searched as
+    jmespath's interpreter searches it (each step ``value.get(name)``, None when the value
+    has no ``get``), without the interpreter it builds per search and its visitor dispatch:
+    the record selector and the cursor path search every page."""
+
+    __slots__ = ("expression", "names")
+
+    def __init__(self, expression: str, names: tuple[str, ...]) -> None:
+        self.expression = expression
+        self.names = names
+
+    def search(self, value: Any) -> Any:
+        for name in self.names:
+            try:
+                value = value.get(name)
+            except AttributeError:
+                return None
+        return value
 
 
 class RecordSelector:

@@ -50,9 +50,22 @@ def _with_query(url: httpx.URL, query: str | None) -> httpx.URL:
     ``query`` comes from ``str(httpx.QueryParams)`` (``urllib.parse.urlencode``): letters,
     digits, ``_.-~+=&`` and ``%XX`` only, which httpx's query percent-encoding leaves as is.
     """
+    ref = url._uri_reference
     new = httpx.URL.__new__(httpx.URL)
-    new._uri_reference = url._uri_reference._replace(query=query)
+    # ref._replace(query=query), without the named tuple's Python-level _replace and _make
+    new._uri_reference = tuple.__new__(type(ref), (*ref[:_QUERY], query, *ref[_QUERY + 1:]))
     return new
+
+
+def _query_index() -> int:
+    """Where the query is in the parsed URL's components (a named tuple)."""
+    try:
+        return httpx.URL("http://h/")._uri_reference._fields.index("query")
+    except (AttributeError, ValueError):  # pragma: no cover - depends on the httpx version
+        return -1  # then _fast_urls_work finds the URLs wrong, and httpx builds them
+
+
+_QUERY = _query_index()
 
 
 def _fast_urls_work() -> bool:
@@ -240,7 +253,7 @@ class Sender:
         if auth is not None:
             return auth
         url = request.url
-        if url.username or url.password:
+        if url.userinfo and (url.username or url.password):  # (each decodes the userinfo)
             return httpx.BasicAuth(username=url.username, password=url.password)
         return httpx.Auth()
 
