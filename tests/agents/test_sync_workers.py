@@ -95,6 +95,15 @@ def test_two_sync_workers_share_the_slots_exactly_once(db_url: str, backend: str
                     "interval_minutes": 60})
                 assert created.status_code == 201, created.text
                 schedules.append(uuid.UUID(created.json()["id"]))
+
+            def worker_running() -> bool:
+                # The worker is a second agent process: on a loaded machine it can still be
+                # starting when the slots fall due, and the main agent's fallback (rightly)
+                # takes its slots; the routing checked below needs it up first.
+                return any(a["id"].endswith("/w1") and a["state"] == "running"
+                           for a in agent.call("GET", "/agents").json())
+
+            wait_for(worker_running, timeout=60, every=0.2)
             due = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=3)
             with make_session_factory(engine)() as session:
                 session.execute(update(SyncSchedule).values(next_execution=due))
