@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-from collections.abc import Generator
+import http.cookiejar
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import httpx
@@ -219,6 +220,24 @@ async def test_a_client_with_cookies_or_hooks_goes_through_httpx() -> None:
         http._client.cookies.clear()
         http._client.event_hooks["request"].append(lambda request: None)
         assert not sender.usable()
+
+
+def test_cookies_are_looked_for_as_httpx_counts_them() -> None:
+    cookies = httpx.Cookies()
+    assert sending._no_cookies(cookies)
+    cookies.set("a", "b", domain="x.example")
+    assert not sending._no_cookies(cookies)
+    cookies.jar.clear("x.example", "/", "a")  # leaves empty per-domain and per-path dicts
+    assert sending._no_cookies(cookies)
+
+    class Remote(http.cookiejar.CookieJar):
+        """A jar that keeps its cookies elsewhere (its _cookies stays empty)."""
+
+        def __iter__(self) -> Iterator[http.cookiejar.Cookie]:
+            yield http.cookiejar.Cookie(0, "k", "v", None, False, "h", True, False, "/", True,
+                                        False, None, False, None, None, {})
+
+    assert not sending._no_cookies(httpx.Cookies(Remote()))
 
 
 @pytest.mark.parametrize("raw", [

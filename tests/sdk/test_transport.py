@@ -338,3 +338,20 @@ async def test_a_body_read_whole_reads_as_one_httpx_read() -> None:
     assert [chunk async for chunk in response.aiter_bytes()] == [body]
     with pytest.raises(httpx.StreamConsumed):
         [chunk async for chunk in response.aiter_raw()]
+
+
+async def test_remembered_headers_are_the_request_s_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport, "_KNOWN_HEADERS", 2)  # the memory is emptied when full
+    seen: list[bytes] = []
+    async with raw_server(_keep_alive(seen, _answer(b"{}"))) as port, httpx.AsyncClient(
+            transport=guarded_transport(LOOPBACK)) as client:
+        url = f"http://127.0.0.1:{port}/x"
+        for value in ("a", "b", "a", "é", "c", "a"):  # é: not ASCII, sent as UTF-8 bytes
+            await client.get(url, headers={b"X-Tag": value.encode("utf-8")})
+        del client.headers["User-Agent"]
+        await client.get(url, headers={"X-Tag": "a"})
+    tags = [next(line for line in head.split(b"\r\n") if line.lower().startswith(b"x-tag"))
+            for head in seen]
+    assert tags == [b"X-Tag: " + v.encode("utf-8") for v in ("a", "b", "a", "é", "c", "a", "a")]
+    assert all(b"\r\nuser-agent: " in head.lower() for head in seen[:-1])
+    assert b"\r\nuser-agent: " not in seen[-1].lower()  # and aiohttp added none of its own

@@ -23,6 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
+from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -181,7 +182,7 @@ class Sender:
         connector may set cookies or hooks on the client between requests)."""
         client = self._client
         hooks = client.event_hooks
-        return (FAST_URLS and not client.is_closed and not client.cookies
+        return (FAST_URLS and not client.is_closed and _no_cookies(client.cookies)
                 and not client.params and not hooks["request"] and not hooks["response"])
 
     def join(self, url: str) -> httpx.URL:
@@ -328,6 +329,17 @@ class Sender:
             _log.info('HTTP Request: %s %s "%s %d %s"', request.method, request.url,
                       response.http_version, response.status_code, response.reason_phrase)
         return response
+
+
+def _no_cookies(cookies: httpx.Cookies) -> bool:
+    """``not cookies``, which walks the whole cookie jar through generators: httpx's own
+    jar (the standard library's) keeps its cookies in ``_cookies``, empty when it holds none."""
+    jar = cookies.jar
+    if type(jar) is CookieJar:
+        stored = getattr(jar, "_cookies", None)
+        if type(stored) is dict and not stored:
+            return True
+    return not cookies  # maybe some, or a jar of another kind: ask it
 
 
 def _sets_cookies(raw: list[tuple[bytes, bytes]]) -> bool:

@@ -84,6 +84,9 @@ def map_aiohttp_exceptions() -> contextlib.AbstractContextManager[None]:
     return _MAP_AIOHTTP_EXCEPTIONS
 
 
+#: Distinct header sets a transport remembers (a signing auth flow makes every one new).
+_KNOWN_HEADERS = 256
+
 #: The headers aiohttp adds to a request without them (``ClientRequest.DEFAULT_HEADERS`` and
 #: its User-Agent).
 _AUTO_HEADERS = frozenset({"accept", "accept-encoding", "user-agent"})
@@ -187,6 +190,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limits = limits
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
+        self._known_headers: dict[tuple[tuple[bytes, bytes], ...],
+                                  tuple[list[tuple[str, str]], frozenset[str] | None]] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -203,20 +208,34 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         return self._session
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session or self._open()
-        timeout = request.extensions.get("timeout", {})
+    def _headers_of(self, given: httpx.Headers
+                    ) -> tuple[list[tuple[str, str]], frozenset[str] | None]:
+        """The request's headers as aiohttp takes them, and the skip list it needs;
+        remembered per distinct set of headers (a client sends the same ones again and
+        again, but for its query: decoding them was a tenth of this method)."""
+        raw = tuple(given.raw)
+        known = self._known_headers.get(raw)
+        if known is not None:
+            return known
         # The names as the caller wrote them (multi_items() would lower-case them).
-        raw = request.headers.raw
         try:  # ASCII, the usual case, is what httpx's encoding would be: found in one pass
             headers = [(k.decode("ascii"), v.decode("ascii")) for k, v in raw]
         except UnicodeDecodeError:
-            encoding = request.headers.encoding
+            encoding = given.encoding
             headers = [(k.decode(encoding), v.decode(encoding)) for k, v in raw]
         # httpx sets aiohttp's default headers itself; none of aiohttp's own is added when a
         # caller removed one. Asked per request only then: a session-wide skip list costs
         # aiohttp a header copy and merge per request.
         skip = None if {k.lower() for k, _ in headers} >= _AUTO_HEADERS else _AUTO_HEADERS
+        if len(self._known_headers) >= _KNOWN_HEADERS:
+            self._known_headers.clear()
+        self._known_headers[raw] = (headers, skip)
+        return headers, skip
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session or self._open()
+        timeout = request.extensions.get("timeout", {})
+        headers, skip = self._headers_of(request.headers)
         data: bytes | httpx.AsyncByteStream | None
         try:
             data = request.content or None
