@@ -226,7 +226,8 @@ def evaluate_instance(session: Session, instance: IntegrationInstance,
     facts = gather(session, instance, now, requests_24h=False)  # detect needs only the hour
     current = {c.key: c for c in detect(facts, config)}
     live = {str(a.active_key): a for a in session.scalars(select(Alert).where(
-        Alert.instance_id == instance.id, Alert.active_key.is_not(None)))}
+        Alert.instance_id == instance.id, Alert.active_key.is_not(None)))
+        } if facts.live_alerts else {}
     for key, condition in current.items():
         alert = live.get(key)
         if alert is None:

@@ -8,11 +8,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, literal, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from server.db.models import (
+    Alert,
     AuthenticationConfig,
     IntegrationInstance,
     MetricSample,
@@ -67,15 +68,20 @@ _RECENT = (select(_E.id, _E.status, _E.start_time, _E.end_time, _E.error_details
            .where(_E.instance_id == _IID,
                   _E.status.in_((SyncStatus.COMPLETED, SyncStatus.FAILED)))
            .order_by(_E.start_time.desc(), _E.id).limit(RECENT))
-_RUNNING = (select(_E.id, _E.start_time)
-            .where(_E.instance_id == _IID, _E.status == SyncStatus.RUNNING).limit(1))
 _LAST_SUCCESS = select(func.max(_E.end_time)).where(
     _E.instance_id == _IID, _E.status == SyncStatus.COMPLETED).scalar_subquery()
 _THROTTLED_1H = select(func.count()).select_from(_M).where(
     _M.instance_id == _IID, _M.kind == SampleKind.REQUEST,
     _M.recorded_at >= bindparam("hour_ago"), _M.throttled.is_(True)).scalar_subquery()
-#: The last success and the hour's throttled requests, in one round trip.
-_COUNTS = select(_LAST_SUCCESS, _THROTTLED_1H)
+_RUN = (select(_E.id, _E.start_time)
+        .where(_E.instance_id == _IID, _E.status == SyncStatus.RUNNING).limit(1).subquery())
+_LIVE_ALERTS = select(Alert.id).where(Alert.instance_id == _IID,
+                                      Alert.active_key.is_not(None)).exists()
+#: The running sync, the last success, the hour's throttled requests and whether any alert
+#: is live, in one round trip (one row: the running sync's columns are NULL without one).
+_COUNTS = (select(_RUN.c.id, _RUN.c.start_time, _LAST_SUCCESS, _THROTTLED_1H, _LIVE_ALERTS)
+           .select_from(select(literal(1).label("one")).subquery())
+           .outerjoin(_RUN, true()))
 _SCHEDULES = (select(_S.schedule_type, _S.interval_minutes, _S.cron_expression, _S.timezone)
               .where(_S.instance_id == _IID, _S.is_active.is_(True)))
 
@@ -96,6 +102,8 @@ class InstanceFacts:
     throttled_1h: int = 0
     p95_ms_24h: float | None = None
     credential: AuthenticationConfig | None = None
+    #: Whether the instance has an alert not yet resolved (none to load when it has not).
+    live_alerts: bool = True
 
     @property
     def consecutive_failures(self) -> int:
@@ -140,10 +148,11 @@ def gather(session: Session, instance: IntegrationInstance, now: dt.datetime, *,
     hour_ago = now - dt.timedelta(hours=1)
     conn = session.connection()  # plain rows: nothing here is changed through the ORM
     facts.recent = [Finished(*row) for row in conn.execute(_RECENT, {"iid": iid})]
-    running = conn.execute(_RUNNING, {"iid": iid}).first()
-    facts.running = Running(*running) if running is not None else None
-    last_success, throttled_1h = conn.execute(_COUNTS, {"iid": iid, "hour_ago": hour_ago}).one()
+    run_id, run_start, last_success, throttled_1h, live = conn.execute(
+        _COUNTS, {"iid": iid, "hour_ago": hour_ago}).one()
+    facts.running = Running(run_id, run_start) if run_id is not None else None
     facts.last_success = last_success
+    facts.live_alerts = bool(live)
     durations = [(e.end_time - e.start_time).total_seconds() for e in facts.recent
                  if e.status == SyncStatus.COMPLETED and e.end_time is not None]
     facts.usual_duration = statistics.median(durations) if durations else None

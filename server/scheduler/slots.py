@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from server.agents.dbutil import insert_or_skip
 from server.db.models import (
     InstanceStatus,
-    IntegrationInstance,
     LogType,
     ScheduleSlot,
     ScheduleType,
@@ -35,7 +34,7 @@ from server.events.emit import sync_data
 from server.services import activity
 from server.services.schedules import cron_trigger
 from server.sync.manager import SyncAlreadyActive, create_execution
-from server.sync.runtime import light_connector
+from server.sync.runtime import instance_locked
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +97,7 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
         session.rollback()
         return SlotClaim(False, "stale", next_slot=nxt)
     # The instance row lock keeps two schedules of one instance from both starting a sync.
-    instance = session.get(IntegrationInstance, schedule.instance_id, with_for_update=True)
+    instance = instance_locked(session, schedule.instance_id)  # with its connector's key
     assert instance is not None  # the schedule's foreign key cascades
     execution_id: uuid.UUID | None = None
     started_event: dict[str, Any] | None = None
@@ -129,7 +128,6 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
         else:
             outcome = SlotOutcome.STARTED
             execution_id = execution.id
-            light_connector(session, instance)  # sync_data reads its key, not its schemas
             started_event = sync_data(execution, instance)
             started_event["status"] = "running"
     # The scheduler's bookkeeping goes in plain UPDATEs, not ORM attribute changes: a changed

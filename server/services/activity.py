@@ -9,14 +9,19 @@ deleting operational log rows (retention) never touches that chain.
 from __future__ import annotations
 
 import uuid
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from server.audit.recorder import from_activity
 from server.db.models import IntegrationLog, LogType, Principal
 from server.db.types import utcnow
 from server.webhooks.bulk import insert_or_skip_many
+
+_LOGS = cast(Table, IntegrationLog.__table__)
+#: Built once; executed with one dict of values (every column).
+_INSERT_LOG = insert(_LOGS)
 
 
 def record(
@@ -39,6 +44,27 @@ def record(
     from_activity(session, operation, message, principal=principal, instance_id=instance_id,
                   sync_id=sync_id, log_type=log_type, details=details)
     return entry
+
+
+def record_now(
+    session: Session,
+    operation: str,
+    message: str,
+    *,
+    instance_id: uuid.UUID | None = None,
+    sync_id: uuid.UUID | None = None,
+    log_type: LogType = LogType.INFO,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """:func:`record` for the agent's own work, inserted at once by a plain INSERT: the same
+    row and audit entry without an ORM object to flush (a sync's start and end each log one).
+    Only for rows the entry refers to that are already in the database."""
+    session.connection().execute(_INSERT_LOG, {
+        "id": uuid.uuid4(), "operation": operation, "message": message, "log_type": log_type,
+        "user_id": None, "instance_id": instance_id, "sync_id": sync_id,
+        "details": dict(details or {}), "timestamp": utcnow()})
+    from_activity(session, operation, message, principal=None, instance_id=instance_id,
+                  sync_id=sync_id, log_type=log_type, details=details)
 
 
 class Entry(NamedTuple):

@@ -8,11 +8,12 @@ hooks. They run once per sync whatever its size, so a fleet of small syncs is bo
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, delete, update
+from sqlalchemy import Table, Update, bindparam, delete, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -32,7 +33,7 @@ from server.monitoring import hooks as monitoring_hooks
 from server.monitoring import recovery
 from server.services import activity
 from server.sync import store
-from server.sync.runtime import build_connector, instance_for_sync
+from server.sync.runtime import build_connector, execution_for_sync
 
 if TYPE_CHECKING:
     from server.sync.engine import SyncEngine
@@ -57,6 +58,26 @@ def announce_start(execution_id: uuid.UUID, started: dict[str, Any] | None) -> N
         else:
             _announced[execution_id] = started
 _INSTANCES = cast(Table, IntegrationInstance.__table__)
+_EXECUTIONS = cast(Table, SyncExecution.__table__)
+_CONNECTED = (update(_INSTANCES).where(_INSTANCES.c.id == bindparam("iid"))
+              .values(last_connected=bindparam("now"), updated_at=bindparam("now")))
+
+
+def _write(session: Session, execution: SyncExecution, **values: Any) -> None:
+    """Write ``values`` to the execution's row now, by a plain UPDATE, and to the object as
+    its loaded state. Nothing hooks into an execution's flush; as ORM changes these made a
+    unit-of-work flush of their own at every sync's start and end."""
+    session.connection().execute(_update_statement(tuple(values)),
+                                 {"eid": execution.id, **{f"v_{k}": v for k, v in values.items()}})
+    for name, value in values.items():
+        set_committed_value(execution, name, value)
+
+
+@functools.cache
+def _update_statement(columns: tuple[str, ...]) -> Update:
+    """The UPDATE of these execution columns, built once (values bound at execution)."""
+    return (update(_EXECUTIONS).where(_EXECUTIONS.c.id == bindparam("eid"))
+            .values({name: bindparam(f"v_{name}") for name in columns}))
 
 
 def _connected(session: Session, instance: IntegrationInstance) -> None:
@@ -64,8 +85,7 @@ def _connected(session: Session, instance: IntegrationInstance) -> None:
     change it made the audit hooks read the instance's latest revision and hash a snapshot of
     it at every sync's end, to find that no revision was due."""
     now = utcnow()
-    session.connection().execute(update(_INSTANCES).where(_INSTANCES.c.id == instance.id)
-                                 .values(last_connected=now, updated_at=now))
+    session.connection().execute(_CONNECTED, {"iid": instance.id, "now": now})
     set_committed_value(instance, "last_connected", now)
     set_committed_value(instance, "updated_at", now)
 
@@ -87,27 +107,24 @@ def begin(
     with _announced_lock:
         started = _announced.pop(execution_id, None)
     with engine.session_factory() as session:
-        execution = session.get(SyncExecution, execution_id)
-        if execution is None:
+        found = execution_for_sync(session, execution_id)
+        if found is None:
             raise LookupError(f"no sync execution {execution_id}")
+        execution, instance = found
         if started is not None:
             emit(session, "sync.started", started, dedupe_key=f"sync.started:{execution_id}",
                  instance_id=execution.instance_id)
-        instance = instance_for_sync(session, execution.instance_id)
-        assert instance is not None
         resuming = execution.status == SyncStatus.RUNNING
-        execution.status = SyncStatus.RUNNING
-        execution.agent_id = engine.agent_id
-        execution.lease_expires_at = utcnow() + engine.lease
-        if not resuming:
-            execution.start_time = utcnow()
+        now = utcnow()
+        _write(session, execution, status=SyncStatus.RUNNING, agent_id=engine.agent_id,
+               lease_expires_at=now + engine.lease, **({} if resuming else {"start_time": now}))
         skipped = recovery.blocked(session, instance, execution, utcnow())
         if skipped is not None:  # the circuit breaker is open: no work, no noise
             session.commit()
             finish(engine, execution_id, store.Counts(), SyncStatus.CANCELLED,
                          {"category": "circuit_breaker", "message": skipped})
             return None, [], {}, SyncStatus.CANCELLED
-        activity.record(
+        activity.record_now(
             session, "sync.resume" if resuming else "sync.start",
             f"sync {'resumed' if resuming else 'started'} ({execution.trigger_type.value})",
             instance_id=instance.id, sync_id=execution.id)
@@ -132,16 +149,16 @@ def finish(
 ) -> None:
     """Close the execution with ``status`` (unless another agent took it over)."""
     with engine.session_factory() as session:
-        execution = session.get(SyncExecution, execution_id, with_for_update=True)
-        assert execution is not None
+        found = execution_for_sync(session, execution_id, lock=True)
+        assert found is not None
+        execution, instance = found
         if execution.agent_id not in (None, engine.agent_id):
             return  # taken over: the new owner finishes it
-        instance = instance_for_sync(session, execution.instance_id)
-        execution.status = status
-        execution.end_time = utcnow()
-        execution.lease_expires_at = None
+        ended: dict[str, Any] = {"status": status, "end_time": utcnow(),
+                                 "lease_expires_at": None}
         if error is not None:
-            execution.error_details = {**(execution.error_details or {}), **error}
+            ended["error_details"] = {**(execution.error_details or {}), **error}
+        _write(session, execution, **ended)
         stats = execution.stats or {}
         summary = ", ".join(f"{stats.get(k, 0)} {k}" for k in
                             ("created", "updated", "unchanged", "deleted", "failed"))
@@ -158,7 +175,7 @@ def finish(
                 delete(_SEEN).where(_SEEN.c.sync_id == execution_id))
         # The audit entry carries a digest of the content hashes this sync wrote.
         written = audit.written_by(session, execution)
-        activity.record(session, f"sync.{status.value}", message, log_type=log_type,
+        activity.record_now(session, f"sync.{status.value}", message, log_type=log_type,
                         instance_id=execution.instance_id, sync_id=execution.id,
                         details={"stats": stats, "written": written.as_dict(),
                                  **({"error": error} if error else {})})

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, joinedload, load_only, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from connectors.registry import ConnectorEntry
 from connectors.sdk import ConfigError, Connector, ConnectorContext
@@ -19,6 +18,7 @@ from server.db.models import (
     CircuitBreaker,
     IntegrationConnector,
     IntegrationInstance,
+    SyncExecution,
 )
 from server.db.types import utcnow
 from server.monitoring import recovery
@@ -57,6 +57,29 @@ _FOR_SYNC = (select(IntegrationInstance, CircuitBreaker)
              .where(IntegrationInstance.id == bindparam("id")))
 
 
+_EXECUTION = (select(SyncExecution, IntegrationInstance, CircuitBreaker)
+              .join(IntegrationInstance, IntegrationInstance.id == SyncExecution.instance_id)
+              .outerjoin(CircuitBreaker,
+                         CircuitBreaker.instance_id == IntegrationInstance.id)
+              .options(joinedload(IntegrationInstance.connector, innerjoin=True)
+                       .load_only(*_LIGHT))
+              .where(SyncExecution.id == bindparam("id")))
+_EXECUTION_LOCKED = _EXECUTION.with_for_update(of=SyncExecution)
+
+
+def execution_for_sync(session: Session, execution_id: uuid.UUID, *, lock: bool = False
+                       ) -> tuple[SyncExecution, IntegrationInstance] | None:
+    """The execution and its instance as :func:`instance_for_sync` reads it, in one SELECT
+    (a sync's start and end); ``lock``: the execution's row ``FOR UPDATE`` (of it alone)."""
+    row = session.execute(_EXECUTION_LOCKED if lock else _EXECUTION,
+                          {"id": execution_id}).first()
+    if row is None:
+        return None
+    execution, instance, breaker = row
+    recovery.remember_breaker(session, instance.id, breaker)
+    return execution, instance
+
+
 def instance_for_sync(session: Session, instance_id: uuid.UUID) -> IntegrationInstance | None:
     """The instance, with only :data:`_LIGHT` of its connector loaded and its circuit breaker
     row (if any) noted for :func:`server.monitoring.recovery.breaker_of`, in one SELECT.
@@ -70,13 +93,17 @@ def instance_for_sync(session: Session, instance_id: uuid.UUID) -> IntegrationIn
     return instance
 
 
-def light_connector(session: Session, instance: IntegrationInstance) -> None:
-    """Put :data:`_LIGHT` of the instance's connector in the session, so that
-    ``instance.connector`` needs no full load (for an instance read ``FOR UPDATE``, whose
-    lock must not extend to a join)."""
-    connector = session.get(IntegrationConnector, instance.connector_id,
-                            options=[load_only(*_LIGHT)])
-    set_committed_value(instance, "connector", connector)
+_LOCKED = (select(IntegrationInstance)
+           .options(joinedload(IntegrationInstance.connector, innerjoin=True)
+                    .load_only(*_LIGHT))
+           .where(IntegrationInstance.id == bindparam("id"))
+           .with_for_update(of=IntegrationInstance))
+
+
+def instance_locked(session: Session, instance_id: uuid.UUID) -> IntegrationInstance | None:
+    """The instance, its row locked (``FOR UPDATE`` of the instance alone), with only
+    :data:`_LIGHT` of its connector, in one SELECT (a slot's claim)."""
+    return session.execute(_LOCKED, {"id": instance_id}).scalar_one_or_none()
 
 
 def connector_entry(session: Session, registry: Registry, instance: IntegrationInstance
