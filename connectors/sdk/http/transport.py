@@ -34,6 +34,7 @@ from typing import Any
 import aiohttp
 import httpx
 from aiohttp.abc import AbstractResolver
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 __all__ = ["READ_WHOLE", "AiohttpTransport", "map_aiohttp_exceptions"]
@@ -191,7 +192,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
         self._known_headers: dict[tuple[tuple[bytes, bytes], ...],
-                                  tuple[list[tuple[str, str]], frozenset[str] | None]] = {}
+                                  tuple[CIMultiDictProxy[str], frozenset[str] | None]] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -209,10 +210,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     def _headers_of(self, given: httpx.Headers
-                    ) -> tuple[list[tuple[str, str]], frozenset[str] | None]:
-        """The request's headers as aiohttp takes them, and the skip list it needs;
-        remembered per distinct set of headers (a client sends the same ones again and
-        again, but for its query: decoding them was a tenth of this method)."""
+                    ) -> tuple[CIMultiDictProxy[str], frozenset[str] | None]:
+        """The request's headers as aiohttp takes them (a read-only multidict, which it
+        reads without converting), and the skip list it needs; remembered per distinct set
+        of headers (a client sends the same ones again and again, but for its query:
+        decoding them was a tenth of this method)."""
         raw = tuple(given.raw)
         known = self._known_headers.get(raw)
         if known is not None:
@@ -229,13 +231,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         skip = None if {k.lower() for k, _ in headers} >= _AUTO_HEADERS else _AUTO_HEADERS
         if len(self._known_headers) >= _KNOWN_HEADERS:
             self._known_headers.clear()
-        self._known_headers[raw] = (headers, skip)
-        return headers, skip
+        known = self._known_headers[raw] = (CIMultiDictProxy(CIMultiDict(headers)), skip)
+        return known
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
         timeout = request.extensions.get("timeout", {})
-        headers, skip = self._headers_of(request.headers)
+        known, skip = self._headers_of(request.headers)
+        headers: CIMultiDictProxy[str] | list[tuple[str, str]] = known
         data: bytes | httpx.AsyncByteStream | None
         try:
             data = request.content or None
@@ -243,7 +246,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             if "content-length" in request.headers or "transfer-encoding" in request.headers:
                 # A streamed body: aiohttp sends it chunked itself.
                 data = request.stream  # type: ignore[assignment]
-                headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
+                headers = [(k, v) for k, v in known.items() if k.lower() != "transfer-encoding"]
             else:  # no body (a redirect's next hop is built from an unread, empty stream)
                 data = None
         url = request.url
