@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Iterator
+from types import TracebackType
 from typing import Any, ClassVar
 
 import httpx
@@ -371,42 +371,66 @@ def error_for_response(response: httpx.Response) -> ConnectorError:
     )
 
 
-@contextlib.contextmanager
-def map_exceptions() -> Iterator[None]:
+class _MapExceptions(contextlib.ContextDecorator, contextlib.AbstractContextManager[None],
+                     contextlib.AbstractAsyncContextManager[None]):
+    """:func:`map_exceptions`'s context manager: a class, not ``@contextmanager``, since it
+    wraps every HTTP request (a generator and several calls per use), and usable with
+    ``async with`` too, as the module's example writes it. It holds no state: one instance
+    serves every use."""
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if exc is None or isinstance(exc, ConnectorError):
+            return  # SDK errors pass through untouched
+        translated = _translated(exc)
+        if translated is not None:
+            raise translated from exc
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        self.__exit__(kind, exc, traceback)
+
+
+_MAP_EXCEPTIONS = _MapExceptions()
+
+
+def map_exceptions() -> _MapExceptions:
     """Translate httpx (and socket) exceptions raised inside the block into SDK errors.
 
     SDK errors pass through untouched; so do exceptions the SDK does not know (bugs stay bugs).
     The original exception stays reachable as ``__cause__`` for debugging logs.
     """
-    try:
-        yield
-    except ConnectorError:
-        raise
-    except httpx.HTTPStatusError as exc:
-        raise error_for_response(exc.response) from exc
-    except httpx.TimeoutException as exc:
+    return _MAP_EXCEPTIONS
+
+
+def _translated(exc: BaseException) -> ConnectorError | None:
+    """The SDK error for an httpx exception (None: not one the SDK knows)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return error_for_response(exc.response)
+    if isinstance(exc, httpx.TimeoutException):
         where = describe_request(_request_of(exc))
-        raise RequestTimeoutError(f"{where} timed out ({type(exc).__name__}).") from exc
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise ConfigError(
+        return RequestTimeoutError(f"{where} timed out ({type(exc).__name__}).")
+    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+        return ConfigError(
             f"Invalid URL for {describe_request(_request_of(exc))}: only http and https "
             "URLs with a host are supported.",
             hint="Check the base URL in the configuration.",
-        ) from exc
-    except httpx.TooManyRedirects as exc:
-        raise RemoteError(
+        )
+    if isinstance(exc, httpx.TooManyRedirects):
+        return RemoteError(
             f"{describe_request(_request_of(exc))} redirected too many times.",
             hint="Check the base URL; the server may be redirecting in a loop.",
-        ) from exc
-    except (httpx.NetworkError, httpx.ProtocolError, httpx.ProxyError) as exc:
-        raise NetworkError(
+        )
+    if isinstance(exc, (httpx.NetworkError, httpx.ProtocolError, httpx.ProxyError)):
+        return NetworkError(
             f"{describe_request(_request_of(exc))} failed: could not connect or the "
             f"connection broke ({type(exc).__name__})."
-        ) from exc
-    except httpx.DecodingError as exc:
-        raise DataError(
+        )
+    if isinstance(exc, httpx.DecodingError):
+        return DataError(
             f"{describe_request(_request_of(exc))}: the response could not be decoded."
-        ) from exc
+        )
+    return None
 
 
 def _request_of(exc: httpx.HTTPError | httpx.InvalidURL) -> httpx.Request | None:

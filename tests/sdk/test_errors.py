@@ -25,7 +25,8 @@ def _response(status: int, headers: dict[str, str] | None = None) -> httpx.Respo
         (503, e.RemoteServerError, e.ErrorAction.RETRY),
     ],
 )
-def test_status_codes_map_to_classes_and_actions(status: int, cls: type, action: e.ErrorAction):
+def test_status_codes_map_to_classes_and_actions(status: int, cls: type,
+                                                 action: e.ErrorAction) -> None:
     error = e.error_for_response(_response(status))
     assert type(error) is cls
     assert error.action is action
@@ -36,7 +37,7 @@ def test_status_codes_map_to_classes_and_actions(status: int, cls: type, action:
     assert "GET https://api.example.com/v1/items" in str(error)
 
 
-def test_rate_limited_carries_retry_after():
+def test_rate_limited_carries_retry_after() -> None:
     error = e.error_for_response(_response(429, {"Retry-After": "7"}))
     assert isinstance(error, e.RateLimitError)
     assert error.retry_after == 7.0
@@ -44,7 +45,7 @@ def test_rate_limited_carries_retry_after():
     assert error.category is e.ErrorCategory.RATE_LIMITED
 
 
-def test_map_exceptions_translates_httpx_errors():
+def test_map_exceptions_translates_httpx_errors() -> None:
     request = httpx.Request("GET", "https://api.example.com/x?token=SECRET123")
     cases = [
         (httpx.ConnectError("boom SECRET123", request=request), e.NetworkError),
@@ -62,14 +63,14 @@ def test_map_exceptions_translates_httpx_errors():
         assert info.value.__cause__ is raised
 
 
-def test_map_exceptions_leaves_sdk_errors_and_bugs_alone():
+def test_map_exceptions_leaves_sdk_errors_and_bugs_alone() -> None:
     with pytest.raises(e.DataError), e.map_exceptions():
         raise e.DataError("bad record")
     with pytest.raises(KeyError), e.map_exceptions():
         raise KeyError("bug")
 
 
-def test_every_error_is_a_connector_error_with_category_and_action():
+def test_every_error_is_a_connector_error_with_category_and_action() -> None:
     for name in e.__all__:
         obj = getattr(e, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
@@ -78,7 +79,7 @@ def test_every_error_is_a_connector_error_with_category_and_action():
             assert isinstance(obj.default_action, e.ErrorAction)
 
 
-def test_unsupported_version_message_lists_supported():
+def test_unsupported_version_message_lists_supported() -> None:
     error = e.UnsupportedApiVersionError("5.0", ("3", "4"), connector="Acme 1.2.0")
     assert "'5.0'" in str(error)
     assert "3, 4" in str(error)
@@ -86,5 +87,27 @@ def test_unsupported_version_message_lists_supported():
     assert error.action is e.ErrorAction.FAIL
 
 
-def test_redact():
+def test_redact() -> None:
     assert e.redact("token=abcd1234 and abcd1234", ["abcd1234", "x"]) == "token=*** and ***"
+
+
+async def test_map_exceptions_works_with_async_with_and_as_a_decorator() -> None:
+    request = httpx.Request("GET", "https://api.example.com/x")
+    raised = httpx.ReadTimeout("slow", request=request)
+    with pytest.raises(e.RequestTimeoutError) as info:
+        async with e.map_exceptions():
+            raise raised
+    assert info.value.__cause__ is raised
+    assert info.value.__context__ is raised
+
+    @e.map_exceptions()
+    def broken() -> None:
+        raise httpx.TooManyRedirects("loop", request=request)
+
+    with pytest.raises(e.RemoteError, match="redirected too many times"):
+        broken()
+    with pytest.raises(httpx.CookieConflict):  # an httpx error the SDK does not classify
+        async with e.map_exceptions():
+            raise httpx.CookieConflict("two")
+    async with e.map_exceptions():
+        pass  # nothing raised: nothing to translate
