@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from server.agents.dbutil import insert_or_skip
@@ -79,9 +79,13 @@ def resolve(session: Session, task: Task, resolution: str) -> None:
          dedupe_key=f"task.resolved:{task.id}", instance_id=task.instance_id)
 
 
+#: Built once: this runs at the end of every completed sync (its cache key, computed once).
+_OPEN_TASKS = select(Task).where(Task.instance_id == bindparam("iid"),
+                                 Task.status == TaskStatus.OPEN)
+
+
 def resolve_for_instance(session: Session, instance_id: uuid.UUID, resolution: str) -> int:
-    open_tasks = list(session.scalars(select(Task).where(Task.instance_id == instance_id,
-                                                         Task.status == TaskStatus.OPEN)))
+    open_tasks = list(session.scalars(_OPEN_TASKS, {"iid": instance_id}))
     for task in open_tasks:
         resolve(session, task, resolution)
     return len(open_tasks)

@@ -13,10 +13,10 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 from server.db.models import (
     IntegrationInstance,
@@ -33,6 +33,13 @@ from server.vault import Vault
 log = logging.getLogger(__name__)
 
 ACTIVE = (SyncStatus.PENDING, SyncStatus.RUNNING)
+
+
+_EXECUTIONS = cast(Table, SyncExecution.__table__)
+_ACTIVE = (select(SyncExecution.id)
+           .where(SyncExecution.instance_id == bindparam("iid"), SyncExecution.status.in_(ACTIVE))
+           .limit(1))
+_INSERT = insert(_EXECUTIONS)
 
 
 class SyncAlreadyActive(Exception):
@@ -52,18 +59,25 @@ def create_execution(
     ``agent_id`` and ``lease_expires_at``: owned from the start (a scheduler's claim), written
     with the row rather than by a second UPDATE.
     """
-    active = session.scalar(select(SyncExecution.id).where(
-        SyncExecution.instance_id == instance.id, SyncExecution.status.in_(ACTIVE)).limit(1))
+    session.flush()  # the check below reads the database: what the caller added goes first
+    active = session.connection().scalar(_ACTIVE, {"iid": instance.id})
     if active is not None:
         raise SyncAlreadyActive(active)
-    execution = SyncExecution(
-        id=uuid.uuid4(), instance_id=instance.id, trigger_type=trigger,
-        status=SyncStatus.PENDING, initiated_by=initiated_by, schedule_id=schedule_id,
-        options=options or {}, start_time=utcnow(), stats={}, mapping_versions={},
-        agent_id=agent_id, lease_expires_at=lease_expires_at,
-    )
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(), "instance_id": instance.id, "schedule_id": schedule_id,
+        "trigger_type": trigger, "status": SyncStatus.PENDING, "start_time": now,
+        "end_time": None, "records_processed": None, "success_count": None,
+        "error_count": None, "error_details": None, "initiated_by": initiated_by,
+        "created_at": now, "stats": {}, "mapping_versions": {}, "options": options or {},
+        "cancel_requested": False, "agent_id": agent_id, "lease_expires_at": lease_expires_at,
+    }
+    # A plain INSERT of every column, then the object as that row: an ORM add made a
+    # unit-of-work flush of its own (200 claims of a fleet due together, issue 6).
+    session.connection().execute(_INSERT, values)
+    execution = SyncExecution(**values)
+    make_transient_to_detached(execution)
     session.add(execution)
-    session.flush()
     return execution
 
 

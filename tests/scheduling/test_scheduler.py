@@ -295,3 +295,28 @@ def test_a_claimed_slot_starts_without_the_gate_and_writes_one_started_event(
     assert dt.datetime.fromisoformat(payload.pop("started_at")) <= execution.start_time
     expected.pop("started_at")
     assert payload == expected
+
+
+def test_create_execution_returns_the_row_it_inserted_as_a_persistent_object(
+        api: Api) -> None:
+    """The execution goes in by a plain INSERT; the object handed back is that row, in the
+    session: read back equal, and a change to it is written at the next flush (the event
+    worker sets its owner this way)."""
+    with serve_source(Source(5)) as url:
+        instance, _ = _instance_with_schedule(api, url)
+    factory = make_session_factory(api.engine)
+    with factory() as session:
+        row = session.get(IntegrationInstance, uuid.UUID(instance["id"]))
+        assert row is not None
+        execution = create_execution(session, row, TriggerType.MANUAL, options={"x": 1})
+        assert execution in session
+        execution.agent_id = "worker"
+        session.commit()
+    with factory() as session:
+        stored = session.get(SyncExecution, execution.id)
+        assert stored is not None
+        assert (stored.status.value, stored.trigger_type, stored.options, stored.stats,
+                stored.agent_id, stored.cancel_requested) == (
+            "pending", TriggerType.MANUAL, {"x": 1}, {}, "worker", False)
+        assert stored.start_time == execution.start_time
+        assert stored.created_at == execution.created_at
