@@ -15,13 +15,15 @@ metrics, runs the circuit breaker and evaluates the instance's alerts.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import json
 import logging
 import sys
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, KeysView
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +65,10 @@ log = logging.getLogger(__name__)
 #: Records per transaction. Each batch also writes its counts, lease and samples: at 1,000
 #: that per-batch work was several microseconds per record; 5,000 keeps a batch a few MB.
 DEFAULT_BATCH = 5000
+#: Batches written at once, each on its own connection, committing in order: while one waits
+#: for its commit (or for the interpreter lock, which the read loop holds while it maps), the
+#: next one's records are already going into PostgreSQL.
+IN_FLIGHT = 2
 LEASE = dt.timedelta(seconds=60)
 Progress = Callable[[dict[str, Any]], None]
 
@@ -146,6 +152,45 @@ class OpenedStream:
     mode: SyncMode
 
 
+#: How long a batch written early waits for the one before to commit before it rolls back and
+#: is written again after it: a lock the batch before needs and this one holds (none is known:
+#: see _write_transaction) would otherwise be a deadlock PostgreSQL cannot see.
+TURN_TIMEOUT = 30.0
+
+
+class _Turn:
+    """One batch's place in the commit order: the batch after it writes its records at once,
+    then waits here before its checkpoint and commit (and gives up if this one failed)."""
+
+    def __init__(self) -> None:
+        self.finished = threading.Event()
+        self.committed = False
+
+    def wait(self, timeout: float | None = None) -> None:
+        if not self.finished.wait(timeout):
+            raise _TooEarly
+        if not self.committed:
+            raise _Abandoned
+
+
+class _Abandoned(Exception):
+    """The batch before this one did not commit: this one rolls back (the stream fails or is
+    retried from its last checkpoint with the error of the batch before)."""
+
+
+class _TooEarly(Exception):
+    """The batch before did not commit within TURN_TIMEOUT: this one is written again after."""
+
+
+@dataclass
+class _Writing:
+    """A batch being written: its task, its keys, its turn."""
+
+    task: asyncio.Task[bool]
+    keys: KeysView[str]
+    turn: _Turn
+
+
 def _key_of(record: dict[str, Any], primary_key: tuple[str, ...]) -> str | None:
     values = []
     for path in primary_key:
@@ -170,6 +215,9 @@ class SyncEngine:
         self.vault = vault
         self.agent_id = agent_id
         self.batch_size = batch_size
+        #: Batches written at once on PostgreSQL (see _run_stream).
+        self.in_flight = IN_FLIGHT
+        self.turn_timeout = TURN_TIMEOUT
         self.lease = LEASE
         #: Issue 7: thresholds, recovery by error class, the HTTP clients' retry policy.
         self.monitoring = MonitoringConfig()
@@ -342,9 +390,11 @@ class SyncEngine:
         total: store.Counts, progress: Progress | None,
     ) -> store.Counts:
         run, state, mode = opened.run, opened.state, opened.mode
-        # One batch is written while the next is read and mapped; batches still commit in
-        # order, each with the checkpoint that follows it.
-        writing: asyncio.Task[bool] | None = None
+        # Batches are written while the next ones are read and mapped: up to ``in_flight`` at
+        # a time, each on its own connection, committing in order, each with the checkpoint
+        # that follows it (see _Turn).
+        flying: collections.deque[_Writing] = collections.deque()
+        limit = self._in_flight_limit()
         take, batch_size = self._take, self.batch_size
         try:
             async for message in connector.read(run.name, state, sync_mode=mode):
@@ -361,39 +411,62 @@ class SyncEngine:
                     continue
                 else:
                     continue
-                await self._settle(writing, run, total, progress)
-                writing = self._write_next(execution_id, run, checkpoint, total, final=False)
-            await self._settle(writing, run, total, progress)
-            writing = None
-            final = self._write_next(execution_id, run, None, total, final=True)
+                batch = store.prepare(run.buffer)
+                # A batch that shares a key with one in flight waits for it: its lookup must
+                # see that batch's rows (and a fresh insert would wait on them in PostgreSQL).
+                while flying and (len(flying) >= limit or any(
+                        not w.keys.isdisjoint(batch) for w in flying)):
+                    await self._settle(flying.popleft(), run, total, progress)
+                flying.append(self._write_next(execution_id, run, batch, checkpoint, total,
+                                               final=False,
+                                               after=flying[-1].turn if flying else None))
+            while flying:
+                await self._settle(flying.popleft(), run, total, progress)
+            final = self._write_next(execution_id, run, store.prepare(run.buffer), None, total,
+                                     final=True, after=None)
             await self._settle(final, run, total, progress, final=True)
         finally:
-            if writing is not None and not writing.done():
-                await asyncio.wait([writing])
+            # Batches still in flight end (commit, or roll back after one that failed) before
+            # the stream is retried from its checkpoint or the sync ends.
+            pending = [w.task for w in flying]
+            if pending:
+                await asyncio.wait(pending)
+                for task in pending:  # their errors are the first one's consequences
+                    if not task.cancelled():
+                        task.exception()
         return run.counts
 
+    def _in_flight_limit(self) -> int:
+        """Batches written at once: two on PostgreSQL; SQLite has one writer at a time (a
+        second transaction would wait for the database lock its predecessor holds, and the
+        predecessor may wait for it)."""
+        dialect = getattr(self.session_factory.kw.get("bind"), "dialect", None)
+        return self.in_flight if getattr(dialect, "name", None) == "postgresql" else 1
+
     def _write_next(
-        self, execution_id: uuid.UUID, run: StreamRun, state: dict[str, Any] | None,
-        total: store.Counts, *, final: bool,
-    ) -> asyncio.Task[bool]:
-        # The batch's canonical JSON and hashes are made here, on the read loop: the writer
-        # thread is the one that waits for PostgreSQL, so its per-record Python work was in
-        # series with the database and this loop's is not.
-        batch, dead = store.prepare(run.buffer), run.dead
+        self, execution_id: uuid.UUID, run: StreamRun, batch: store.Prepared,
+        state: dict[str, Any] | None, total: store.Counts, *, final: bool,
+        after: _Turn | None,
+    ) -> _Writing:
+        # The batch's canonical JSON and hashes were made on the read loop (store.prepare):
+        # the writer threads are the ones that wait for PostgreSQL, so their per-record Python
+        # work was in series with the database and this loop's is not.
+        dead = run.dead
         run.buffer, run.dead = [], []
         recorder = self._recorders.get(execution_id)
         rows = recorder.take() if recorder is not None else []
-        return asyncio.get_running_loop().create_task(asyncio.to_thread(
-            self._write_batch, execution_id, run, batch, dead, state, total, final, rows))
+        turn = _Turn()
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(
+            self._write_batch, execution_id, run, batch, dead, state, total, final, rows,
+            after, turn))
+        return _Writing(task, batch.keys(), turn)
 
     async def _settle(
-        self, writing: asyncio.Task[bool] | None, run: StreamRun, total: store.Counts,
+        self, writing: _Writing, run: StreamRun, total: store.Counts,
         progress: Progress | None, *, final: bool = False,
     ) -> None:
-        """Wait for the batch being written; report progress; stop if cancelled."""
-        if writing is None:
-            return
-        cancel = await writing
+        """Wait for a batch being written; report progress; stop if cancelled."""
+        cancel = await writing.task
         if progress is not None:
             seen = store.Counts()
             seen.add(total)
@@ -496,9 +569,32 @@ class SyncEngine:
         self, execution_id: uuid.UUID, run: StreamRun, batch: store.Prepared,
         dead: list[dict[str, Any]], state: dict[str, Any] | None, total: store.Counts,
         final: bool, request_rows: list[dict[str, Any]] | None = None,
+        after: _Turn | None = None, turn: _Turn | None = None,
     ) -> bool:
         """One transaction: records, dead letters, checkpoint, counts, lease, request samples.
-        Returns cancel."""
+        Returns cancel. With ``after`` (the batch before, still being written) the records go
+        in at once and the rest waits until that batch has committed."""
+        try:
+            try:
+                return self._write_transaction(execution_id, run, batch, dead, state, total,
+                                               final, request_rows or [], after, turn)
+            except _TooEarly:
+                assert after is not None
+                log.warning("sync %s: batch of stream %s waited %.0f s for the one before; "
+                            "written again after it", execution_id, run.name, self.turn_timeout)
+                after.wait()  # this batch's transaction is rolled back: it holds no lock now
+                return self._write_transaction(execution_id, run, batch, dead, state, total,
+                                               final, request_rows or [], None, turn)
+        finally:
+            if turn is not None:
+                turn.finished.set()
+
+    def _write_transaction(
+        self, execution_id: uuid.UUID, run: StreamRun, batch: store.Prepared,
+        dead: list[dict[str, Any]], state: dict[str, Any] | None, total: store.Counts,
+        final: bool, request_rows: list[dict[str, Any]], after: _Turn | None,
+        turn: _Turn | None,
+    ) -> bool:
         with self.session_factory() as session:
             counts = store.upsert_batch(session, run.scope, batch, track_seen=run.full_refresh,
                                         assume_new=run.fresh)
@@ -513,7 +609,10 @@ class SyncEngine:
                     id=dead_id, instance_id=run.scope.instance_id, sync_id=execution_id,
                     stream=run.name, raw=d["raw"], errors=d["errors"], message=d["message"])
                     for dead_id, d in zip(dead_ids, dead, strict=True))
-            samples.write(session, request_rows or [])
+            samples.write(session, request_rows)
+            if after is not None:
+                # Commits stay in order: the checkpoint after the batch before.
+                after.wait(self.turn_timeout)
             if final and run.full_refresh:
                 if not run.started_empty:
                     counts.deleted = store.mark_unseen_deleted(session, run.scope)
@@ -521,8 +620,11 @@ class SyncEngine:
                     SyncSeenKey.sync_id == execution_id).delete(synchronize_session=False)
             if state is not None:
                 self._save_state(session, execution_id, run, state)
-            execution = session.get(SyncExecution, execution_id, with_for_update=True,
-                                    populate_existing=True)
+            # FOR NO KEY UPDATE, not FOR UPDATE: the batch after this one already holds KEY
+            # SHARE on the row (its samples' and dead letters' foreign keys) while it waits for
+            # this one to commit; FOR UPDATE would wait for it in turn.
+            execution = session.get(SyncExecution, execution_id,
+                                    with_for_update={"key_share": True}, populate_existing=True)
             assert execution is not None
             if execution.agent_id not in (None, self.agent_id):
                 raise LeaseLost(execution_id)  # rolls the batch back: the new owner writes it
@@ -532,24 +634,12 @@ class SyncEngine:
             counts.unchanged -= absorbed
             run.reread -= absorbed
             run.counts.add(counts)
-            stats = dict(execution.stats or {})
-            per_stream = dict(stats.get("streams") or {})
-            per_stream[run.name] = {**run.counts.as_dict(), "entity_type": run.scope.entity_type,
-                                    "done": final}
-            stats["streams"] = per_stream
-            overall = store.Counts()
-            overall.add(total)
-            overall.add(run.counts)
-            stats.update(overall.as_dict())
-            execution.stats = stats
-            execution.records_processed = (overall.created + overall.updated + overall.unchanged
-                                           + overall.failed)
-            execution.success_count = overall.created + overall.updated + overall.unchanged
-            execution.error_count = overall.failed
-            execution.lease_expires_at = utcnow() + self.lease
+            self._count(execution, run, total, final=final)
             cancel = execution.cancel_requested
             session.commit()
             run.committed(raw, dead_ids, checkpoint=state is not None or final)
+            if turn is not None:
+                turn.committed = True
             run.written_since_analyze += counts.created
             # While the stream is fresh no batch looks rows up, so nothing needs statistics:
             # one ANALYZE when it stops being fresh (a collision) or at its end, where a load
@@ -559,6 +649,25 @@ class SyncEngine:
                 session.commit()
                 run.written_since_analyze = 0
             return cancel
+
+    def _count(self, execution: SyncExecution, run: StreamRun, total: store.Counts, *,
+               final: bool) -> None:
+        """The execution's counts (per stream and overall) and lease, after a batch."""
+        stats = dict(execution.stats or {})
+        per_stream = dict(stats.get("streams") or {})
+        per_stream[run.name] = {**run.counts.as_dict(), "entity_type": run.scope.entity_type,
+                                "done": final}
+        stats["streams"] = per_stream
+        overall = store.Counts()
+        overall.add(total)
+        overall.add(run.counts)
+        stats.update(overall.as_dict())
+        execution.stats = stats
+        execution.records_processed = (overall.created + overall.updated + overall.unchanged
+                                       + overall.failed)
+        execution.success_count = overall.created + overall.updated + overall.unchanged
+        execution.error_count = overall.failed
+        execution.lease_expires_at = utcnow() + self.lease
 
     @staticmethod
     def _save_state(session: Session, execution_id: uuid.UUID, run: StreamRun,
