@@ -11,11 +11,12 @@ for the few inserts that follow, so it cannot deadlock with the change's own row
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, TextClause, bindparam, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -106,6 +107,27 @@ def lock_head(session: Session) -> Head:
     return Head(int(row.seq), str(row.entry_hash))
 
 
+_MOVE = update(_HEAD).where(_HEAD.c.id == 1).values(
+    seq=bindparam("head_seq"), entry_hash=bindparam("head_hash"),
+    updated_at=bindparam("head_at"))
+_COLUMNS = ("seq", "recorded_at", "actor", "action", "object_type", "object_id", "before_hash",
+            "after_hash", "details", "prev_hash", "entry_hash")
+
+
+@functools.cache
+def _append_sql(count: int) -> TextClause:
+    """PostgreSQL: ``count`` entries in and the head moved, one statement per count. Text,
+    because SQLAlchemy gives an INSERT inside a WITH no cache key: built with its constructs
+    it was compiled at every append (tried: the append's CPU doubled)."""
+    rows = ", ".join("(" + ", ".join(f":{name}_{n}" for name in _COLUMNS) + ")"
+                     for n in range(count))
+    # Only the model's own names and a count go into the text; every value is bound.
+    sql = (f"WITH appended AS (INSERT INTO {_ENTRIES.name} ({', '.join(_COLUMNS)}) "  # noqa: S608
+           f"VALUES {rows}) UPDATE {_HEAD.name} SET seq = :head_seq, "
+           "entry_hash = :head_hash, updated_at = :head_at WHERE id = 1")
+    return text(sql)
+
+
 def append(session: Session, head: Head, notes: list[Note]) -> list[dict[str, Any]]:
     """Append ``notes`` after ``head`` (locked by :func:`lock_head`); returns the rows."""
     if not notes:
@@ -131,8 +153,14 @@ def append(session: Session, head: Head, notes: list[Note]) -> list[dict[str, An
                      "after_hash": item.after_hash, "details": details, "prev_hash": prev,
                      "entry_hash": digest})
         prev = digest
-    session.execute(insert(_ENTRIES), rows)
-    session.execute(update(_HEAD).where(_HEAD.c.id == 1)
-                    .values(seq=seq, entry_hash=prev, updated_at=utcnow()))
+    moved = {"head_seq": seq, "head_hash": prev, "head_at": utcnow()}
+    if session.get_bind().dialect.name == "postgresql":
+        # The entries and the head's move in one statement: one round trip fewer while the
+        # head's lock is held and every other append (a fleet's 200 sync starts) waits.
+        params = {f"{name}_{n}": row[name] for n, row in enumerate(rows) for name in _COLUMNS}
+        session.execute(_append_sql(len(rows)), {**params, **moved})
+    else:
+        session.execute(insert(_ENTRIES), rows)
+        session.execute(_MOVE, moved)
     head.seq, head.entry_hash = seq, prev
     return rows
