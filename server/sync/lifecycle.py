@@ -9,7 +9,6 @@ hooks. They run once per sync whatever its size, so a fleet of small syncs is bo
 from __future__ import annotations
 
 import functools
-import threading
 import uuid
 from typing import TYPE_CHECKING, Any, cast
 
@@ -40,23 +39,6 @@ if TYPE_CHECKING:
 
 
 _SEEN = cast(Table, SyncSeenKey.__table__)
-#: ``sync.started`` payloads handed over by the start gate, written by :func:`begin`.
-_announced: dict[uuid.UUID, dict[str, Any]] = {}
-_announced_lock = threading.Lock()
-
-
-def announce_start(execution_id: uuid.UUID, started: dict[str, Any] | None) -> None:
-    """Have :func:`begin` write the execution's ``sync.started`` event (``started``, the
-    payload) in its own transaction; None withdraws it.
-
-    For a sync the scheduler just claimed (:class:`server.agents.claims.FreshClaims`) the
-    event was the start gate's only work: a thread-pool trip and a transaction of its own for
-    one insert, 200 of them queued ahead of the syncs' starts when 200 slots came due."""
-    with _announced_lock:
-        if started is None:
-            _announced.pop(execution_id, None)
-        else:
-            _announced[execution_id] = started
 _INSTANCES = cast(Table, IntegrationInstance.__table__)
 _EXECUTIONS = cast(Table, SyncExecution.__table__)
 _CONNECTED = (update(_INSTANCES).where(_INSTANCES.c.id == bindparam("iid"))
@@ -99,13 +81,16 @@ def counts_of(saved: dict[str, Any]) -> store.Counts:
 
 
 def begin(
-    engine: SyncEngine, execution_id: uuid.UUID
+    engine: SyncEngine, execution_id: uuid.UUID, started: dict[str, Any] | None = None
 ) -> tuple[Connector[Any] | None, list[str], dict[str, store.Counts], SyncStatus]:
     """Mark the execution running for this agent and build its connector. Returns the
     connector (None if the sync ended here: breaker open or connector refused), the selected
-    streams, the counts of streams a resumed sync had finished, and the status."""
-    with _announced_lock:
-        started = _announced.pop(execution_id, None)
+    streams, the counts of streams a resumed sync had finished, and the status.
+
+    ``started``: the ``sync.started`` payload of a sync this agent's scheduler just claimed
+    (:class:`server.agents.claims.FreshClaims`), written here. It was the start gate's only
+    work for such a sync: a thread-pool trip and a transaction of its own for one insert, 200
+    of them queued ahead of the syncs' starts when 200 slots came due."""
     with engine.session_factory() as session:
         found = execution_for_sync(session, execution_id)
         if found is None:

@@ -26,7 +26,6 @@ from server.db.models import (
 )
 from server.db.types import utcnow
 from server.services.registry import Registry
-from server.sync import lifecycle
 from server.sync.engine import DEFAULT_BATCH, Progress, SyncEngine
 from server.vault import Vault
 
@@ -109,17 +108,12 @@ class SyncManager:
     async def _run(self, execution_id: uuid.UUID, progress: Progress | None) -> SyncStatus:
         async with self._slots:
             fresh = self.fresh_start(execution_id) if self.fresh_start is not None else None
-            if fresh is not None:  # owned and leased by the claim: begin writes the event
-                lifecycle.announce_start(execution_id, fresh)
-            else:
+            if fresh is None:  # a claimed one is owned and leased: begin writes its event
                 gate = self.start_gate
                 if gate is not None and not await asyncio.to_thread(gate, execution_id):
                     log.info("sync %s is owned by another agent; not starting it", execution_id)
                     return SyncStatus.RUNNING
-            try:
-                return await self.engine.run(execution_id, progress)
-            finally:
-                lifecycle.announce_start(execution_id, None)  # if begin never ran
+            return await self.engine.run(execution_id, progress, started=fresh)
 
     def running(self) -> list[uuid.UUID]:
         return list(self._tasks)
