@@ -289,6 +289,15 @@ class Connector(ABC, Generic[ConfigT]):
         """The streams and their schemas."""
         return [s.descriptor() for s in (await self._stream_map()).values()]
 
+    async def sync_streams(self) -> list[StreamDescriptor]:
+        """The streams as a sync needs them: names, primary keys, cursors, sync modes.
+
+        The sync engine asks this, not :meth:`discover`, at every sync. A connector whose
+        discovery does costly work the engine does not use (a declarative stream without a
+        declared schema infers one from a first-page request) overrides it to skip that work;
+        by default it is :meth:`discover`."""
+        return await self.discover()
+
     async def read(
         self,
         stream: str,

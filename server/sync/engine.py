@@ -228,13 +228,18 @@ class SyncEngine:
 
     # ---- the run ------------------------------------------------------------------------
 
-    async def run(self, execution_id: uuid.UUID, progress: Progress | None = None) -> SyncStatus:
-        """Run (or resume) the execution to its end; returns its final status."""
+    async def run(self, execution_id: uuid.UUID, progress: Progress | None = None, *,
+                  started: dict[str, Any] | None = None) -> SyncStatus:
+        """Run (or resume) the execution to its end; returns its final status. ``started``:
+        the ``sync.started`` payload of a sync the scheduler just claimed, written in the
+        transaction that marks it running (see :func:`server.sync.lifecycle.begin`)."""
         with _SwitchInterval.short():
-            return await self._run(execution_id, progress)
+            return await self._run(execution_id, progress, started)
 
-    async def _run(self, execution_id: uuid.UUID, progress: Progress | None) -> SyncStatus:
-        connector, streams, done, early = await asyncio.to_thread(self._begin, execution_id)
+    async def _run(self, execution_id: uuid.UUID, progress: Progress | None,
+                   started: dict[str, Any] | None) -> SyncStatus:
+        connector, streams, done, early = await asyncio.to_thread(self._begin, execution_id,
+                                                                  started)
         if connector is None:
             return early
         total = store.Counts()
@@ -321,7 +326,7 @@ class SyncEngine:
     ) -> tuple[dict[str, StreamDescriptor], Connector[Any]]:
         while True:
             try:
-                return {d.name: d for d in await connector.discover()}, connector
+                return {d.name: d for d in await connector.sync_streams()}, connector
             except ConnectorError as exc:
                 connector = await self._recover(exc, execution_id, connector, attempts,
                                                 recorder, None)
@@ -506,9 +511,9 @@ class SyncEngine:
     # ---- database work (in a worker thread) ---------------------------------------------
 
     def _begin(
-        self, execution_id: uuid.UUID
+        self, execution_id: uuid.UUID, started: dict[str, Any] | None = None
     ) -> tuple[Connector[Any] | None, list[str], dict[str, store.Counts], SyncStatus]:
-        return lifecycle.begin(self, execution_id)
+        return lifecycle.begin(self, execution_id, started)
 
     def _finish(
         self, execution_id: uuid.UUID, total: store.Counts, status: SyncStatus,

@@ -177,8 +177,20 @@ async def test_declarative_spec_reads_once_waits_out_429_and_resumes(caplog):
             user_queries = [s.query for s in server.seen if s.path == "/users"]
             assert user_queries[-1]["modified_after"] == "1010"
 
+            # What a sync asks: the same streams, keys and modes, and no request (the users
+            # schema is not inferred, so it stays permissive).
+            seen = len(server.seen)
+            for_sync = {s.name: s for s in await helpdesk.sync_streams()}
+            assert len(server.seen) == seen
+            assert for_sync["users"].json_schema.get("properties") is None
+            assert for_sync["tickets"].primary_key == ("id",)
+            assert for_sync["tickets"].json_schema["required"] == ["id", "updated_at"]
+
             # Discover: the declared schema is kept, the users schema is inferred.
             streams = {s.name: s for s in await helpdesk.discover()}
+            assert len(server.seen) > seen
+            assert {n: (s.primary_key, s.sync_modes) for n, s in streams.items()} == {
+                n: (s.primary_key, s.sync_modes) for n, s in for_sync.items()}
             assert streams["tickets"].json_schema["required"] == ["id", "updated_at"]
             assert streams["users"].json_schema["properties"]["modified"]["type"] == ["integer"]
 
