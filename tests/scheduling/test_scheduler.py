@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from server.agents.claims import FreshClaims, gate_for
 from server.db.engine import make_session_factory
@@ -84,6 +85,12 @@ def _instance_with_schedule(api: Api, url: str, **schedule: Any) -> tuple[dict[s
     return instance, resp.json()
 
 
+def _instance_row(session: Session, instance: dict[str, Any]) -> IntegrationInstance:
+    row = session.get(IntegrationInstance, uuid.UUID(instance["id"]))
+    assert row is not None
+    return row
+
+
 def _set_slot(api: Api, schedule_id: str, slot: dt.datetime) -> None:
     with make_session_factory(api.engine)() as session:
         session.execute(update(SyncSchedule).where(SyncSchedule.id == uuid.UUID(schedule_id))
@@ -156,8 +163,7 @@ def test_busy_instance_skips_the_slot_and_logs_it(api: Api) -> None:
         instance, schedule = _instance_with_schedule(api, url)
     factory = make_session_factory(api.engine)
     with factory() as session:
-        row = session.get(IntegrationInstance, uuid.UUID(instance["id"]))
-        assert row is not None
+        row = _instance_row(session, instance)
         create_execution(session, row, TriggerType.MANUAL)  # pending, never started
         session.commit()
     slot = utcnow().replace(microsecond=0)
@@ -306,8 +312,7 @@ def test_create_execution_returns_the_row_it_inserted_as_a_persistent_object(
         instance, _ = _instance_with_schedule(api, url)
     factory = make_session_factory(api.engine)
     with factory() as session:
-        row = session.get(IntegrationInstance, uuid.UUID(instance["id"]))
-        assert row is not None
+        row = _instance_row(session, instance)
         execution = create_execution(session, row, TriggerType.MANUAL, options={"x": 1})
         assert execution in session
         execution.agent_id = "worker"
