@@ -96,6 +96,10 @@ class Throttle:
         self.throttled = 0
         self.first: float | None = None
         self.last = 0.0
+        #: Wall-clock time of each tenant's first and last allowed request (to set beside
+        #: the syncs' start and end times, which the database holds as wall-clock times).
+        self.tenant_first: dict[str, float] = {}
+        self.tenant_last: dict[str, float] = {}
 
     def take(self, tenant: str) -> tuple[bool, dict[str, str]]:
         """Spend a token of ``tenant``; the rate-limit headers to answer with."""
@@ -111,6 +115,9 @@ class Throttle:
                 self.requests[tenant] += 1
                 self.first = self.first or now
                 self.last = now
+                wall = time.time()
+                self.tenant_first.setdefault(tenant, wall)
+                self.tenant_last[tenant] = wall
             else:
                 self.throttled += 1
             self.tokens[tenant] = tokens
@@ -414,6 +421,15 @@ def run_case(args: argparse.Namespace, case: str, pages: int, per_page: int,
     claims = sorted((r.created_at.astimezone(dt.UTC) - due).total_seconds() for r in rows)
     starts = sorted((r.start_time.astimezone(dt.UTC) - due).total_seconds() for r in rows)
     lengths = sorted((r.end_time - r.start_time).total_seconds() for r in rows if r.end_time)
+    # Where a sync's time goes: before its first request (start-up), between its first and
+    # last (the limiter's part: at least (R - burst) / rate), after its last (writing, ending).
+    epoch = due.timestamp()
+    first_requests = sorted(t - epoch for t in throttle.tenant_first.values())
+    last_requests = sorted(t - epoch for t in throttle.tenant_last.values())
+    tenant_spans = sorted(throttle.tenant_last[t] - throttle.tenant_first[t]
+                          for t in throttle.tenant_first)
+    ends = sorted((r.end_time.astimezone(dt.UTC) - due).total_seconds()
+                  for r in rows if r.end_time)
     by_process: dict[str, dict[str, Any]] = {}
     for agent in sorted({r.agent_id or "" for r in rows}):
         mine = [r for r in rows if (r.agent_id or "") == agent]
@@ -445,6 +461,10 @@ def run_case(args: argparse.Namespace, case: str, pages: int, per_page: int,
         "slot_claimed_after_due_s": _quantiles(claims),
         "sync_start_after_due_s": _quantiles(starts),
         "sync_duration_s": _quantiles(lengths),
+        "first_request_after_due_s": _quantiles(first_requests),
+        "last_request_after_due_s": _quantiles(last_requests),
+        "tenant_request_span_s": _quantiles(tenant_spans),
+        "sync_end_after_due_s": _quantiles(ends),
         "by_sync_process": by_process,
         "agent_cpu_s": round(agent_cpu, 2) if agent_cpu is not None else None,
         "agent_cpu_us_per_request": (round(agent_cpu / max(throttle.ok, 1) * 1e6)
@@ -480,6 +500,13 @@ def report(result: dict[str, Any]) -> None:
     print(f"slots claimed {claims['p50']:.2f} s (median) to {claims['max']:.2f} s (last) after "
           f"the due time; syncs started {starts['p50']:.2f} s to {starts['max']:.2f} s, ran "
           f"{lengths['p50']:.2f} s (median) to {lengths['max']:.2f} s")
+    first, last, spans, ends = (r["first_request_after_due_s"], r["last_request_after_due_s"],
+                                r["tenant_request_span_s"], r["sync_end_after_due_s"])
+    print(f"per sync after the due time (median / last): started {starts['p50']:.2f} / "
+          f"{starts['max']:.2f} s, first request {first['p50']:.2f} / {first['max']:.2f} s, "
+          f"last request {last['p50']:.2f} / {last['max']:.2f} s, ended {ends['p50']:.2f} / "
+          f"{ends['max']:.2f} s; a tenant's first to last request {spans['p50']:.2f} s "
+          f"(median; the limiter allows {r['shortest_possible_s']:.2f} s)")
     if len(r.get("by_sync_process") or {}) > 1:
         for agent, p in r["by_sync_process"].items():
             print(f"  {agent}: {p['syncs']} syncs, claimed by {p['claimed_after_due_s']['max']:.2f}"
