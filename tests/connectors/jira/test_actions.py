@@ -163,7 +163,8 @@ async def test_v3_sends_atlassian_document_format_and_v2_plain_text(
 ) -> None:
     key = (await connector.write("create_issue", finding(description="a\nb\n\nc"))).output["key"]
     version = "3" if sim.cloud else "2"
-    async with httpx.AsyncClient(auth=connector.credentials) as client:
+    # 30 s, not httpx's 5: on a loaded machine the simulator once took longer to accept.
+    async with httpx.AsyncClient(auth=connector.credentials, timeout=30) as client:
         answer = await client.get(f"{jira_server.url}/rest/api/{version}/issue/{key}")
     description = answer.json()["fields"]["description"]
     if sim.cloud:
