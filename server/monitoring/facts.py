@@ -159,6 +159,7 @@ def gather(session: Session, instance: IntegrationInstance, now: dt.datetime, *,
     intervals = [schedule_interval(s, now) for s in conn.execute(_SCHEDULES, {"iid": iid})]
     known = [i for i in intervals if i is not None]
     facts.expected_every = min(known) if known else None
+    facts.throttled_1h = int(throttled_1h or 0)
     if requests_24h:
         rows = session.execute(select(MetricSample.duration_ms, MetricSample.throttled,
                                       MetricSample.recorded_at).where(
@@ -166,11 +167,8 @@ def gather(session: Session, instance: IntegrationInstance, now: dt.datetime, *,
             MetricSample.recorded_at >= now - WINDOW)).all()
         facts.requests_24h = len(rows)
         facts.throttled_24h = sum(1 for r in rows if r.throttled)
-        facts.throttled_1h = sum(1 for r in rows if r.throttled and r.recorded_at >= hour_ago)
         if rows:
             facts.p95_ms_24h = percentile(sorted(float(r.duration_ms) for r in rows), 95)
-    else:
-        facts.throttled_1h = int(throttled_1h or 0)
     if instance.auth_config_id is not None:
         facts.credential = session.get(AuthenticationConfig, instance.auth_config_id)
     return facts

@@ -103,11 +103,11 @@ def begin(
         now = utcnow()
         _write(session, execution, status=SyncStatus.RUNNING, agent_id=engine.agent_id,
                lease_expires_at=now + engine.lease, **({} if resuming else {"start_time": now}))
-        skipped = recovery.blocked(session, instance, execution, utcnow())
+        skipped = recovery.blocked(session, instance, execution, now)
         if skipped is not None:  # the circuit breaker is open: no work, no noise
             session.commit()
             finish(engine, execution_id, store.Counts(), SyncStatus.CANCELLED,
-                         {"category": "circuit_breaker", "message": skipped})
+                   {"category": "circuit_breaker", "message": skipped})
             return None, [], {}, SyncStatus.CANCELLED
         activity.record_now(
             session, "sync.resume" if resuming else "sync.start",
@@ -147,7 +147,7 @@ def finish(
         stats = execution.stats or {}
         summary = ", ".join(f"{stats.get(k, 0)} {k}" for k in
                             ("created", "updated", "unchanged", "deleted", "failed"))
-        if status == SyncStatus.COMPLETED and instance is not None:
+        if status == SyncStatus.COMPLETED:
             _connected(session, instance)
             log_type, message = LogType.SUCCESS, f"sync completed: {summary}"
         elif status == SyncStatus.CANCELLED:
@@ -161,9 +161,9 @@ def finish(
         # The audit entry carries a digest of the content hashes this sync wrote.
         written = audit.written_by(session, execution)
         activity.record_now(session, f"sync.{status.value}", message, log_type=log_type,
-                        instance_id=execution.instance_id, sync_id=execution.id,
-                        details={"stats": stats, "written": written.as_dict(),
-                                 **({"error": error} if error else {})})
+                            instance_id=execution.instance_id, sync_id=execution.id,
+                            details={"stats": stats, "written": written.as_dict(),
+                                     **({"error": error} if error else {})})
         emit_sync_finished(session, execution, instance)  # sync.* and record.* events
         # Issue 7: samples, circuit breaker, tasks, alerts.
         monitoring_hooks.sync_finished(session, execution, instance, error,

@@ -49,28 +49,24 @@ class InstanceOptions:
 _LIGHT = (IntegrationConnector.key, IntegrationConnector.name, IntegrationConnector.version)
 
 
-#: Built once (its cache key is then computed once): one SELECT with the join.
-_FOR_SYNC = (select(IntegrationInstance, CircuitBreaker)
-             .outerjoin(CircuitBreaker, CircuitBreaker.instance_id == IntegrationInstance.id)
-             .options(joinedload(IntegrationInstance.connector, innerjoin=True)
-                      .load_only(*_LIGHT))
-             .where(IntegrationInstance.id == bindparam("id")))
+_LIGHT_CONNECTOR = joinedload(IntegrationInstance.connector, innerjoin=True).load_only(*_LIGHT)
 
-
+#: Built once (their cache keys are then computed once): one SELECT each, with the joins.
 _EXECUTION = (select(SyncExecution, IntegrationInstance, CircuitBreaker)
               .join(IntegrationInstance, IntegrationInstance.id == SyncExecution.instance_id)
               .outerjoin(CircuitBreaker,
                          CircuitBreaker.instance_id == IntegrationInstance.id)
-              .options(joinedload(IntegrationInstance.connector, innerjoin=True)
-                       .load_only(*_LIGHT))
+              .options(_LIGHT_CONNECTOR)
               .where(SyncExecution.id == bindparam("id")))
 _EXECUTION_LOCKED = _EXECUTION.with_for_update(of=SyncExecution)
 
 
 def execution_for_sync(session: Session, execution_id: uuid.UUID, *, lock: bool = False
                        ) -> tuple[SyncExecution, IntegrationInstance] | None:
-    """The execution and its instance as :func:`instance_for_sync` reads it, in one SELECT
-    (a sync's start and end); ``lock``: the execution's row ``FOR UPDATE`` (of it alone)."""
+    """The execution and its instance, with only :data:`_LIGHT` of its connector loaded and
+    its circuit breaker row (if any) noted for :func:`server.monitoring.recovery.breaker_of`,
+    in one SELECT (a sync's start and end); ``lock``: the execution's row ``FOR UPDATE`` (of
+    it alone). Other connector attributes still load when read, inside the session."""
     row = session.execute(_EXECUTION_LOCKED if lock else _EXECUTION,
                           {"id": execution_id}).first()
     if row is None:
@@ -80,22 +76,8 @@ def execution_for_sync(session: Session, execution_id: uuid.UUID, *, lock: bool 
     return execution, instance
 
 
-def instance_for_sync(session: Session, instance_id: uuid.UUID) -> IntegrationInstance | None:
-    """The instance, with only :data:`_LIGHT` of its connector loaded and its circuit breaker
-    row (if any) noted for :func:`server.monitoring.recovery.breaker_of`, in one SELECT.
-
-    Other connector attributes still load when read, inside the session."""
-    row = session.execute(_FOR_SYNC, {"id": instance_id}).first()
-    if row is None:
-        return None
-    instance, breaker = row
-    recovery.remember_breaker(session, instance.id, breaker)
-    return instance
-
-
 _LOCKED = (select(IntegrationInstance)
-           .options(joinedload(IntegrationInstance.connector, innerjoin=True)
-                    .load_only(*_LIGHT))
+           .options(_LIGHT_CONNECTOR)
            .where(IntegrationInstance.id == bindparam("id"))
            .with_for_update(of=IntegrationInstance))
 

@@ -27,7 +27,7 @@ from server.db.types import utcnow
 from server.monitoring import recovery
 from server.monitoring.config import MonitoringConfig
 from server.sync.manager import create_execution
-from server.sync.runtime import instance_for_sync
+from server.sync.runtime import execution_for_sync
 from tests.monitoring.conftest import active_alerts, make_instance
 from tests.monitoring.faulty_source import FaultySource, serve_faulty
 from tests.support.api import Api
@@ -220,13 +220,15 @@ def test_a_breaker_read_with_the_instance_is_not_read_again_and_a_new_one_is_see
         row = IntegrationInstance(id=uuid.uuid4(), name=f"I{uuid.uuid4().hex[:6]}",
                                   connector_id=connector.id)
         session.add_all([connector, row])
+        execution_id = create_execution(session, row, TriggerType.MANUAL).id
         session.commit()
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute",
                  lambda *args: statements.append(args[2]))
     with factory() as session:
-        instance = instance_for_sync(session, row.id)
-        assert instance is not None
+        found = execution_for_sync(session, execution_id)
+        assert found is not None
+        _, instance = found
         assert instance.connector.key == connector.key
         read = len(statements)
         assert recovery.breaker_of(session, row.id) is None
@@ -238,8 +240,8 @@ def test_a_breaker_read_with_the_instance_is_not_read_again_and_a_new_one_is_see
         assert breaker.state == BreakerState.OPEN
         session.commit()
     with factory() as session:
-        instance = instance_for_sync(session, row.id)
-        assert instance is not None
+        found = execution_for_sync(session, execution_id)
+        assert found is not None
         breaker = recovery.breaker_of(session, row.id)
         assert breaker is not None
         assert breaker.state == BreakerState.OPEN
