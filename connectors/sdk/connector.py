@@ -310,6 +310,30 @@ class Connector(ABC, Generic[ConfigT]):
         Yields :class:`RecordMessage`, :class:`SkippedRecordMessage` and checkpoint
         :class:`StateMessage` objects; the last message is always a state.
         """
+        selected = await self._reading(stream, state)
+        with map_exceptions():
+            async for message in selected.read(state, sync_mode):
+                yield message
+
+    async def read_paged(
+        self,
+        stream: str,
+        state: Mapping[str, Any] | None = None,
+        *,
+        sync_mode: SyncMode | None = None,
+    ) -> AsyncIterator[list[dict[str, Any]] | ReadMessage]:
+        """:meth:`read`, with runs of records as lists (:meth:`Stream.read_paged`): what the
+        sync engine reads. A connector that overrides :meth:`read` is read through it."""
+        if type(self).read is not Connector.read:
+            async for message in self.read(stream, state, sync_mode=sync_mode):
+                yield message
+            return
+        selected = await self._reading(stream, state)
+        with map_exceptions():
+            async for item in selected.read_paged(state, sync_mode):
+                yield item
+
+    async def _reading(self, stream: str, state: Mapping[str, Any] | None) -> Stream:
         streams = await self._stream_map()
         selected = streams.get(stream)
         if selected is None:
@@ -319,9 +343,7 @@ class Connector(ABC, Generic[ConfigT]):
         if self.api_adapters and self.api_adapter is None:
             await self.negotiate_api_version()
         self.logger.info("read %s started (state: %s)", stream, "yes" if state else "none")
-        with map_exceptions():
-            async for message in selected.read(state, sync_mode):
-                yield message
+        return selected
 
     async def write(self, action: str, payload: Mapping[str, Any] | BaseModel) -> ActionResult:
         """Run the declared action ``action`` with ``payload`` validated by its input model."""

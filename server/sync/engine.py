@@ -400,31 +400,45 @@ class SyncEngine:
         # that follows it (see _Turn).
         flying: collections.deque[_Writing] = collections.deque()
         limit = self._in_flight_limit()
-        take, batch_size = self._take, self.batch_size
+        take, take_page, batch_size = self._take, self._take_page, self.batch_size
+
+        async def flush(checkpoint: dict[str, Any] | None) -> None:
+            batch = store.prepare(run.buffer)
+            # A batch that shares a key with one in flight waits for it: its lookup must
+            # see that batch's rows (and a fresh insert would wait on them in PostgreSQL).
+            while flying and (len(flying) >= limit or any(
+                    not w.keys.isdisjoint(batch) for w in flying)):
+                await self._settle(flying.popleft(), run, total, progress)
+            flying.append(self._write_next(execution_id, run, batch, checkpoint, total,
+                                           final=False,
+                                           after=flying[-1].turn if flying else None))
+
         try:
-            async for message in connector.read(run.name, state, sync_mode=mode):
+            async for message in connector.read_paged(run.name, state, sync_mode=mode):
+                if type(message) is list:
+                    # A run of records (a page): mapped in one loop, cut where a batch fills
+                    # exactly as one record at a time would be.
+                    start, end = 0, len(message)
+                    while start < end:
+                        # (skipped records may have filled it already: then one record,
+                        # as before)
+                        room = max(batch_size - len(run.buffer) - len(run.dead), 1)
+                        take_page(run, message if start == 0 and room >= end
+                                  else message[start:start + room])
+                        start += room
+                        if len(run.buffer) + len(run.dead) >= batch_size:
+                            await flush(None)
+                    continue
                 if type(message) is RecordMessage or isinstance(message, RecordMessage):
                     take(run, message.data)
                     if len(run.buffer) + len(run.dead) < batch_size:
                         continue
-                    checkpoint = None
+                    await flush(None)
                 elif isinstance(message, StateMessage):
-                    checkpoint = message.state
+                    await flush(message.state)
                 elif isinstance(message, SkippedRecordMessage):
                     run.dead.append({"raw": {"location": message.location}, "errors": [
                         {"field": None, "message": message.reason}], "message": message.reason})
-                    continue
-                else:
-                    continue
-                batch = store.prepare(run.buffer)
-                # A batch that shares a key with one in flight waits for it: its lookup must
-                # see that batch's rows (and a fresh insert would wait on them in PostgreSQL).
-                while flying and (len(flying) >= limit or any(
-                        not w.keys.isdisjoint(batch) for w in flying)):
-                    await self._settle(flying.popleft(), run, total, progress)
-                flying.append(self._write_next(execution_id, run, batch, checkpoint, total,
-                                               final=False,
-                                               after=flying[-1].turn if flying else None))
             while flying:
                 await self._settle(flying.popleft(), run, total, progress)
             final = self._write_next(execution_id, run, store.prepare(run.buffer), None, total,
@@ -479,6 +493,23 @@ class SyncEngine:
             progress({"stream": run.name, **seen.as_dict(), "final": final})
         if cancel:
             raise SyncCancelled
+
+    def _take_page(self, run: StreamRun, records: list[dict[str, Any]]) -> None:
+        """Map records into the batch: :meth:`_take` for each, in one loop."""
+        if run.mapping is None:
+            for record in records:
+                self._take(run, record)
+            return
+        output, append, take = run.mapping.compiled.output, run.buffer.append, self._take
+        for record in records:
+            out = output(record)
+            if out is not None:
+                external_id = out.get("external_id")
+                if external_id:
+                    append((external_id if type(external_id) is str else str(external_id),
+                            out))
+                    continue
+            take(run, record)  # the errors, field by field
 
     def _take(self, run: StreamRun, record: dict[str, Any]) -> None:
         """Map one record into the batch, or into the dead letters with its errors."""

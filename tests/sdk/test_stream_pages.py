@@ -83,3 +83,41 @@ async def test_a_page_hands_on_its_dicts_and_records_are_copied(
     by_record = [m.data for m in await _read(ByRecord(cursor_field, False), None, None)
                  if isinstance(m, RecordMessage)]
     assert not any(d is o for d, o in zip(by_record, originals, strict=True))
+
+
+@pytest.mark.parametrize("cursor_field", [None, "at"])
+@pytest.mark.parametrize("is_sorted", [False, True])
+@pytest.mark.parametrize("state", [None, {"cursor": "2024-01-02T00:00:00Z",
+                                          "boundary_keys": ["[2]"]}])
+@pytest.mark.parametrize("paged", [False, True])
+async def test_read_paged_hands_on_what_read_gives(cursor_field: str | None, is_sorted: bool,
+                                                   state: dict[str, Any] | None,
+                                                   paged: bool) -> None:
+    """``read_paged``: the same records, checkpoints and order as ``read``, runs of records
+    as lists (never empty) for a stream that reads pages, messages for one that does not."""
+    kind = ByPage if paged else ByRecord
+    for mode in (None, SyncMode.FULL_REFRESH):
+        expected = await _read(kind(cursor_field, is_sorted), state, mode)
+        items = [item async for item in kind(cursor_field, is_sorted).read_paged(state, mode)]
+        flat: list[ReadMessage] = []
+        for item in items:
+            if isinstance(item, list):
+                assert paged
+                assert item
+                assert all(type(r) is dict for r in item)
+                flat.extend(RecordMessage("things", r) for r in item)
+            else:
+                flat.append(item)
+        assert flat == expected
+        assert paged == any(isinstance(item, list) for item in items)
+
+
+async def test_read_paged_goes_through_a_stream_s_own_read() -> None:
+    class OwnRead(ByPage):
+        async def read(self, state: Any = None, sync_mode: Any = None
+                       ) -> AsyncIterator[ReadMessage]:
+            yield RecordMessage(self.name, {"id": 9})
+            yield StateMessage(self.name, {"files": 1})
+
+    items = [item async for item in OwnRead(None, False).read_paged()]
+    assert items == [RecordMessage("things", {"id": 9}), StateMessage("things", {"files": 1})]

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from connectors.sdk.connector import Connector
+from server.sync.engine import SyncEngine
 from server.sync.manager import SyncManager
 from tests.support.api import Api
 from tests.support.record_source import (
@@ -187,3 +189,50 @@ def test_tiny_batches_give_the_same_store(api: Api, batch: int) -> None:
     assert execution["stats"]["created"] == 39
     assert execution["error_count"] == 1
     assert len(_live(api, instance["id"])) == 39
+
+
+@pytest.mark.parametrize("mapping", [True, False])
+def test_pages_make_the_batches_and_checkpoints_records_make(
+        api: Api, monkeypatch: pytest.MonkeyPatch, mapping: bool) -> None:
+    """The engine maps a page in one loop (``Connector.read_paged``): its batches (records,
+    dead letters, checkpoints) are cut exactly where one message per record cuts them."""
+    manager: SyncManager = api.client.app.state.sync_manager  # type: ignore[attr-defined]
+    manager.engine.batch_size = 7
+    cuts: list[tuple[int, int, Any, bool]] = []
+    write_next = SyncEngine._write_next
+
+    def spy(self: SyncEngine, execution_id: Any, run: Any, batch: Any, state: Any,
+            total: Any, *, final: bool, after: Any) -> Any:
+        cuts.append((len(batch), len(run.dead), state, final))
+        return write_next(self, execution_id, run, batch, state, total, final=final,
+                          after=after)
+
+    monkeypatch.setattr(SyncEngine, "_write_next", spy)
+
+    def sync_cuts() -> list[tuple[int, int, Any, bool]]:
+        cuts.clear()
+        config = generic_rest_config(url, incremental=True, page=9)
+        config["streams"][0].update(is_sorted=True, checkpoint_interval=5)
+        instance = api.create_instance(f"Directory {len(seen)}", "generic-rest", config)
+        if mapping:
+            resp = api.post("/mappings", {"instance_id": instance["id"], **IDENTITY_MAPPING})
+            assert resp.status_code == 201, resp.text
+        execution = api.sync(instance["id"])
+        assert execution["status"] == "completed", execution["error_details"]
+        return list(cuts)
+
+    seen: list[list[tuple[int, int, Any, bool]]] = []
+    with serve_source(Source(40, broken={3, 11, 12})) as url:
+        seen.append(sync_cuts())
+
+        async def by_record(self: Connector[Any], stream: str, state: Any = None, *,
+                            sync_mode: Any = None) -> Any:
+            async for message in self.read(stream, state, sync_mode=sync_mode):
+                yield message
+
+        monkeypatch.setattr(Connector, "read_paged", by_record)
+        seen.append(sync_cuts())
+    paged, one_by_one = seen
+    assert paged == one_by_one
+    assert sum(records for records, _, _, _ in paged) == (37 if mapping else 40)
+    assert sum(1 for _, _, state, _ in paged if state) == 9  # every 5 records, and the end
