@@ -13,7 +13,7 @@ as a ``FieldError`` and the record's ``output`` is then None (send it to the dea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,7 @@ class CompiledMapping:
         self._broken = tuple(analysis.broken.items())
         fields = []
         meta = {}
+        iso_text: set[int] = set()
         for plan in analysis.plans:
             key = plan.keys[0] if len(plan.keys) == 1 else None
             direct = plan.source_key if not plan.steps else None
@@ -94,12 +95,20 @@ class CompiledMapping:
                 else _compute(plan.getter, plan.source_key, plan.steps)
             )
             if compute is not None and plan.finalize:
-                compute = _finalizing(compute)
+                last, accepts_null = plan.steps[-1]
+                as_text = getattr(last, "iso_text", None)
+                if as_text is not None:
+                    # The last step is a parse_datetime: it writes its ISO text itself.
+                    compute = _compute(plan.getter, plan.source_key,
+                                       [*plan.steps[:-1], (as_text, accepts_null)])
+                    iso_text.add(len(fields))
+                else:
+                    compute = _finalizing(compute)
             fields.append((plan.target, key, direct, compute, plan.passing, plan.check))
             meta[plan.target] = (compile_setter(plan.keys), plan.getter, plan.secret)
         self._fields = tuple(fields)
         self._meta = meta
-        self._fast = None if self._broken else _generate(self._fields, meta)
+        self._fast = None if self._broken else _generate(self._fields, meta, iso_text)
 
     def output(self, record: Any) -> dict[str, Any] | None:
         """The mapped record, or None when ``apply`` would report errors (the sync's hot path:
@@ -189,11 +198,14 @@ _FAST_FAILURES = (StepError, *_DATA_FAILURES)
 FieldRow = tuple[str, str | None, str | None, Compute | None, frozenset[type], Any]
 
 
-def _generate(fields: Sequence[FieldRow], meta: dict[str, Any]
+def _generate(fields: Sequence[FieldRow], meta: dict[str, Any], iso_text: Set[int] = frozenset()
               ) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
     """One Python function for the whole mapping: ``record -> output`` or None on a failed
     check (an exception of a step propagates). Same semantics as :meth:`CompiledMapping.apply`
     field for field, without its per-field loop and tuple unpacking.
+
+    ``iso_text``: the fields whose value is null or the ISO text of an aware date-time (a
+    last parse_datetime step); a check that such text always passes runs for null only.
 
     Only names are written into the source; every value (keys, functions, type sets) is bound
     through the function's namespace, so nothing from a mapping is ever parsed as code.
@@ -213,7 +225,9 @@ def _generate(fields: Sequence[FieldRow], meta: dict[str, Any]
         truthy = getattr(check, "truthy_passing", None)
         if check is not None:
             namespace[f"c{i}"] = check
-            if truthy:
+            if i in iso_text and getattr(check, "iso_passing", False):
+                body.append(f"    if {value} is None and c{i}({value}) is not None:")
+            elif truthy:
                 namespace[f"t{i}"] = truthy
                 body.append(f"    if not ({value} and type({value}) in t{i}) and "
                             f"c{i}({value}) is not None:")

@@ -64,10 +64,11 @@ def compile_check_fast(
     """
     node = schema if isinstance(schema, dict) else {}
     must = rules.required or required
+    format_check = _format_check(rules, node)
     others = tuple(
         c
         for c in (
-            _format_check(rules, node),
+            format_check,
             _enum_check(rules, node),
             _range_check(rules, node),
             _length_check(rules, node),
@@ -98,6 +99,9 @@ def compile_check_fast(
         return None
 
     if others or must:
+        if others == (format_check,) and (not types or "string" in types):
+            # For the generated mapping function: the ISO text of an aware date-time passes.
+            check.iso_passing = True  # type: ignore[attr-defined]
         if must and not others and fast:
             # For the generated mapping function: a truthy value of these types passes (it is
             # neither null nor "", and its type needs no closer look) without the call.

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import random
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +13,10 @@ from hypothesis import strategies as st
 
 from server.mapping import MappingSpec, compile_mapping
 from server.mapping.engine import CompiledMapping
+from server.mapping.errors import StepError
+from server.mapping.functions.dates import _epoch_iso
+from server.mapping.model import Step
+from server.mapping.steps import compile_step
 from tests.mapping.test_mapping_engine import _kitchen_sink, json_values
 from tests.support.record_source import IDENTITY_MAPPING, Source
 
@@ -70,3 +76,56 @@ def test_source_records_agree() -> None:
                        json_values, max_size=6))
 def test_arbitrary_records_agree(record: dict[str, Any]) -> None:
     _agree(record)
+
+
+def _dates_spec(unit: str) -> MappingSpec:
+    return MappingSpec.model_validate({
+        "name": "dates", "source": "s", "target": "thing", "target_schema": {
+            "type": "object", "properties": {
+                "at": {"type": ["string", "null"], "format": "date-time"},
+                "due": {"type": "string", "format": "date-time", "maxLength": 25}}},
+        "fields": [
+            {"target": "id", "source": "id"},
+            {"target": "at", "source": "at",
+             "steps": [{"function": "parse_datetime", "params": {"unit": unit}}]},
+            {"target": "must", "source": "at", "rules": {"required": True, "type": "date-time"},
+             "steps": [{"function": "parse_datetime", "params": {"unit": unit}}]},
+            {"target": "due", "source": "at",
+             "steps": [{"function": "parse_datetime", "params": {"unit": unit}}]}]})
+
+
+EPOCHS: list[Any] = [0, 1, 59, 86_399, 86_400, 951_782_400, 1_700_000_000, (1 << 33) - 1,
+                     1 << 33, 253_402_300_799, 253_402_300_800, 10**20, -1, -86_401, 1.5,
+                     1_700_000_000.25, True, None, "", " 2024-05-01T12:00:00Z ", "nope", [1]]
+
+
+def test_a_last_parse_datetime_writes_the_text_a_datetime_would() -> None:
+    """A field whose last step is parse_datetime is written as the step's datetime in ISO
+    text (epoch seconds without the datetime), and its checks judge it as before."""
+    for unit in ("s", "ms"):
+        generated, walk = _pair(_dates_spec(unit))
+        step, _ = compile_step(Step.model_validate(
+            {"function": "parse_datetime", "params": {"unit": unit}}))
+        for value in EPOCHS:
+            record = {"id": 1, "at": value}
+            try:
+                parsed = None if value is None else step(value, record)
+            except (StepError, TypeError):
+                parsed = "error"
+            expected = walk.apply(record)
+            got = generated.apply(record)
+            assert (got.output, got.errors) == (expected.output, expected.errors)
+            assert generated.output(record) == expected.output
+            if parsed == "error" or value is None or value == "":
+                assert expected.output is None
+            else:
+                assert isinstance(parsed, dt.datetime)
+                text = parsed.isoformat()  # "due" allows no fraction of a second
+                assert expected.output == ({"id": 1, "at": text, "must": text, "due": text}
+                                           if len(text) <= 25 else None)
+
+
+def test_epoch_seconds_text_is_the_datetime_s() -> None:
+    rng = random.Random(5)
+    for value in [0, 1, 86_399, (1 << 33) - 1, *(rng.randrange(1 << 33) for _ in range(20_000))]:
+        assert _epoch_iso(value) == dt.datetime.fromtimestamp(value, dt.UTC).isoformat()
