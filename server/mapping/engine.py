@@ -13,6 +13,7 @@ as a ``FieldError`` and the record's ``output`` is then None (send it to the dea
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,7 +85,7 @@ class CompiledMapping:
         self.target = spec.target
         self.problems: list[Problem] = analysis.problems
         self._broken = tuple(analysis.broken.items())
-        fields = []
+        fields: list[FieldRow] = []
         meta = {}
         iso_text: set[int] = set()
         for plan in analysis.plans:
@@ -225,8 +226,12 @@ def _generate(fields: Sequence[FieldRow], meta: dict[str, Any], iso_text: Set[in
         truthy = getattr(check, "truthy_passing", None)
         if check is not None:
             namespace[f"c{i}"] = check
+            strings = getattr(check, "str_passing", None)
             if i in iso_text and getattr(check, "iso_passing", False):
                 body.append(f"    if {value} is None and c{i}({value}) is not None:")
+            elif strings is not None:
+                body.append(f"    if not ({_string_test(i, value, strings, namespace)}) and "
+                            f"c{i}({value}) is not None:")
             elif truthy:
                 namespace[f"t{i}"] = truthy
                 body.append(f"    if not ({value} and type({value}) in t{i}) and "
@@ -262,6 +267,24 @@ def _generate(fields: Sequence[FieldRow], meta: dict[str, Any], iso_text: Set[in
     generated: Callable[[dict[str, Any]], dict[str, Any] | None] = namespace["mapped"]
     return generated
 
+
+
+def _string_test(i: int, value: str, passing: tuple[Any, Any, frozenset[str] | None],
+                 namespace: dict[str, Any]) -> str:
+    """The inline test of a check's ``str_passing``: a string within the lengths (and in the
+    enum's strings) passes without the call."""
+    low, high, strings = passing
+    parts = [f"type({value}) is str"]
+    if low > 0:
+        namespace[f"lo{i}"] = low
+        parts.append(f"lo{i} <= len({value})")
+    if high < sys.maxsize:
+        namespace[f"hi{i}"] = high
+        parts.append(f"len({value}) <= hi{i}")
+    if strings is not None:
+        namespace[f"e{i}"] = strings
+        parts.append(f"{value} in e{i}")
+    return " and ".join(parts)
 
 
 def _compute(get: Getter, key: str | None, steps: list[tuple[StepFn, bool]]) -> Compute:

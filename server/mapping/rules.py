@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,7 @@ def compile_check_fast(
     node = schema if isinstance(schema, dict) else {}
     must = rules.required or required
     format_check = _format_check(rules, node)
+    pattern_check = _pattern_check(rules, node)
     others = tuple(
         c
         for c in (
@@ -72,7 +74,7 @@ def compile_check_fast(
             _enum_check(rules, node),
             _range_check(rules, node),
             _length_check(rules, node),
-            _pattern_check(rules, node),
+            pattern_check,
         )
         if c is not None
     )
@@ -102,6 +104,14 @@ def compile_check_fast(
         if others == (format_check,) and (not types or "string" in types):
             # For the generated mapping function: the ISO text of an aware date-time passes.
             check.iso_passing = True  # type: ignore[attr-defined]
+        if (others and format_check is None and pattern_check is None
+                and (not types or "string" in types)):
+            # For the generated mapping function: a string within these lengths (and in
+            # the enum's strings) passes every check here (a range judges numbers only).
+            low, high = _length_bounds(rules, node)
+            check.str_passing = (  # type: ignore[attr-defined]
+                max(low or 0, 1 if must else 0), sys.maxsize if high is None else high,
+                _enum_strings(rules, node))
         if must and not others and fast:
             # For the generated mapping function: a truthy value of these types passes (it is
             # neither null nor "", and its type needs no closer look) without the call.
@@ -211,13 +221,26 @@ def _range_check(rules: ValidationRules, node: dict[str, Any]) -> Check | None:
     return range_check
 
 
-def _length_check(rules: ValidationRules, node: dict[str, Any]) -> Check | None:
+def _enum_strings(rules: ValidationRules, node: dict[str, Any]) -> frozenset[str] | None:
+    """The enum's strings (a string passes ``_enum_check`` iff it is one), None if no enum."""
+    enum = rules.enum if rules.enum is not None else node.get("enum")
+    if not isinstance(enum, list):
+        return None
+    return frozenset(e for e in enum if type(e) is str)
+
+
+def _length_bounds(rules: ValidationRules, node: dict[str, Any]) -> tuple[Any, Any]:
     low = rules.min_length
     if low is None:
         low = node.get("minLength", node.get("minItems"))
     high = rules.max_length
     if high is None:
         high = node.get("maxLength", node.get("maxItems"))
+    return low, high
+
+
+def _length_check(rules: ValidationRules, node: dict[str, Any]) -> Check | None:
+    low, high = _length_bounds(rules, node)
     if low is not None and high is not None and low > high:
         raise ParamError("min_length", f"min_length {low} is above max_length {high}")
     if low is None and high is None:

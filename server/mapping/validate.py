@@ -273,6 +273,7 @@ class _FieldAnalyser:
     def _sources(self) -> tuple[Getter, str | None, TypeSet] | None:
         fm = self.fm
         getters: list[Getter] = []
+        keys: list[Any] = []
         source_key: str | None = None
         types: TypeSet = types_of("null")
         self.secret = self.secret or _looks_secret(fm.target, *fm.source_paths())
@@ -284,7 +285,9 @@ class _FieldAnalyser:
                 self.problem(code, f"source: {exc}")
                 return None
             getters.append(compile_getter(path))
-            if len(path.ops) == 1 and path.is_plain_keys:
+            plain = len(path.ops) == 1 and path.is_plain_keys
+            keys.append(path.ops[0][1] if plain else None)
+            if plain:
                 source_key = str(path.ops[0][1])
             node, known = (
                 (None, True) if self.sschema is None
@@ -303,7 +306,7 @@ class _FieldAnalyser:
         if not getters and not fm.steps:
             self.problem("no_source", "no source and no steps: the value is always null",
                          "warning")
-        return _combine(getters), (source_key if len(getters) == 1 else None), types
+        return _combine(getters, keys), (source_key if len(getters) == 1 else None), types
 
     def _steps(self, current: TypeSet) -> tuple[list[tuple[StepFn, bool]], TypeSet, bool] | None:
         fns: list[tuple[StepFn, bool]] = []
@@ -362,10 +365,17 @@ def _none(record: Any) -> None:
     return None
 
 
-def _combine(getters: list[Getter]) -> Getter:
+def _combine(getters: list[Getter], keys: list[Any] | None = None) -> Getter:
+    """One getter for the sources (a list of their values when there are several);
+    ``keys``: each source's top-level key, if it is one, to read them without the getters."""
     if not getters:
         return _none
     if len(getters) == 1:
         return getters[0]
+    plain = tuple(k for k in keys or () if k is not None)
+    if len(plain) == len(getters):
+        nulls = [None] * len(plain)
+        return lambda record: (list(map(record.get, plain)) if isinstance(record, dict)
+                               else nulls.copy())
     many = tuple(getters)
     return lambda record: [g(record) for g in many]

@@ -65,6 +65,25 @@ def test_concat_joins_several_sources() -> None:
     assert "concat expects strings or numbers" in fail(["concat"], [{"x": 1}])
 
 
+@pytest.mark.parametrize("skip_empty", [True, False])
+def test_concat_of_two_texts_is_the_general_join(skip_empty: bool) -> None:
+    """Two text parts take a shortcut; it joins as the general path (three parts) does."""
+    steps = [step("concat", separator="-", prefix="<", suffix=">", skip_empty=skip_empty)]
+    for first in ("", "a", "é", None, 1):
+        for second in ("", "b", None, True):
+            two = run(steps, [first, second])
+            # The same two parts and a third that adds nothing: the general path.
+            general = run(steps, [first, second, None]) if skip_empty else None
+            assert general in (None, two)
+            parts = [p for p in (first, second) if not (skip_empty and p in (None, ""))]
+            texts = ["" if p is None else "true" if p is True else str(p) for p in parts]
+            assert two == "<" + "-".join(texts) + ">"
+    spec = one_field(steps, source=["first", "last"])
+    mapped = compile_mapping(spec)
+    assert mapped.apply({"first": "Ann", "last": "Lee"}).output == {"out": "<Ann-Lee>"}
+    assert mapped.apply({"last": "Lee"}).output == {"out": "<Lee>" if skip_empty else "<-Lee>"}
+
+
 def test_split_and_join() -> None:
     assert run([step("split", separator=",")], "a, b,,c") == ["a", "b", "c"]
     assert run(["split"], "a  b") == ["a", "b"]

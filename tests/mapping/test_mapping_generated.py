@@ -34,6 +34,26 @@ def _nested_spec() -> MappingSpec:
                    {"target": "top", "source": "name", "steps": ["trim"]}]})
 
 
+def _strings_spec() -> MappingSpec:
+    """Checks a string passes inline (lengths, enums, ranges), and ones it does not."""
+    return MappingSpec.model_validate({
+        "name": "strings", "source": "s", "target": "thing", "target_schema": {
+            "type": "object", "properties": {
+                "code": {"type": "string", "minLength": 2, "maxLength": 5},
+                "kind": {"type": ["string", "null"], "enum": ["a", "", 1, True, None]},
+                "n": {"type": ["string", "integer"], "minimum": 0, "maximum": 9}},
+            "required": ["code"]},
+        "fields": [
+            {"target": "code", "source": "login"},
+            {"target": "kind", "source": "name"},
+            {"target": "n", "source": "id"},
+            {"target": "word", "source": "first_name",
+             "rules": {"required": True, "max_length": 3}},
+            {"target": "any_len", "source": "email", "rules": {"min_length": 0, "enum": ["x"]}},
+            {"target": "pat", "source": "v", "rules": {"pattern": "^[a-z]+$", "max_length": 4}},
+            {"target": "num", "source": "a", "rules": {"type": "integer", "max_length": 2}}]})
+
+
 def _pair(spec: MappingSpec) -> tuple[CompiledMapping, CompiledMapping]:
     generated = compile_mapping(spec)
     walk = compile_mapping(spec)
@@ -41,7 +61,8 @@ def _pair(spec: MappingSpec) -> tuple[CompiledMapping, CompiledMapping]:
     return generated, walk
 
 
-PAIRS = [_pair(_kitchen_sink()), _pair(_identity_spec()), _pair(_nested_spec())]
+PAIRS = [_pair(_kitchen_sink()), _pair(_identity_spec()), _pair(_nested_spec()),
+         _pair(_strings_spec())]
 
 
 def _agree(record: Any) -> None:
@@ -58,6 +79,19 @@ def test_the_mappings_are_generated() -> None:
 
 
 ODD_VALUES: list[Any] = ["", None, 0, [], {"x": 1}, "  MiXeD@Example.COM ", 1.5, True]
+
+
+STRINGS: list[Any] = ["", "a", "ab", "abcde", "abcdef", "x", "1", 1, True, None, [], ["a"],
+                      " a ", "é" * 3, 0, 10, -1, 2.5]
+
+
+def test_strings_checked_inline_agree() -> None:
+    passing = {"login": "ab", "name": "a", "id": 3, "first_name": "abc", "email": "x",
+               "v": "ab", "a": 5}
+    assert PAIRS[3][0].output(passing) is not None
+    for value in STRINGS:
+        for key in passing:
+            _agree({**passing, key: value})
 
 
 def test_source_records_agree() -> None:

@@ -100,10 +100,17 @@ def trim(params: dict[str, Any], ctx: CompileContext) -> StepFn:
                             description="Leave out null and empty parts.")],
           description="Join several values (a list of sources, or an array) into one string.")
 def concat(params: dict[str, Any], ctx: CompileContext) -> StepFn:
-    sep, prefix, suffix = params["separator"], params["prefix"], params["suffix"]
+    sep: str = params["separator"]
+    prefix: str = params["prefix"]
+    suffix: str = params["suffix"]
     skip = params["skip_empty"]
 
     def run(value: Any, record: Any) -> str:
+        if type(value) is list and len(value) == 2:  # the usual two sources, both text
+            first, second = value
+            if type(first) is str and type(second) is str and (
+                    not skip or (first and second)):
+                return prefix + first + sep + second + suffix
         parts = value if isinstance(value, list) else [value]
         texts = [
             "" if p is None else _as_text(p, "concat")
