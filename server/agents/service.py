@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server import __version__
+from server.agents import ordered_pool
 from server.agents.claims import FreshClaims, claim_orphans, gate_for, renew_leases
 from server.db.models import Agent, AgentState
 from server.db.types import utcnow
@@ -56,6 +57,7 @@ class AgentService:
         self.fresh = FreshClaims()
 
     async def start(self) -> None:
+        ordered_pool.install(asyncio.get_running_loop())  # syncs' steps in launch order
         await asyncio.to_thread(self._register)
         self.install_gate()
         self._launch(await asyncio.to_thread(self._take_over, True))

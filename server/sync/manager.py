@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
@@ -18,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
+from server.agents import ordered_pool
 from server.db.models import (
     IntegrationInstance,
     SyncExecution,
@@ -99,13 +101,17 @@ class SyncManager:
     def launch(self, execution_id: uuid.UUID, progress: Progress | None = None
                ) -> asyncio.Task[SyncStatus]:
         """Run a (pending or interrupted) execution in the background on the running loop."""
-        task = asyncio.get_running_loop().create_task(self._run(execution_id, progress),
-                                                      name=f"sync-{execution_id}")
+        task = asyncio.get_running_loop().create_task(
+            self._run(execution_id, progress, time.monotonic()), name=f"sync-{execution_id}")
         self._tasks[execution_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(execution_id, None))
         return task
 
-    async def _run(self, execution_id: uuid.UUID, progress: Progress | None) -> SyncStatus:
+    async def _run(self, execution_id: uuid.UUID, progress: Progress | None,
+                   launched: float) -> SyncStatus:
+        # The agent's thread pool takes this sync's database steps in launch order
+        # (server.agents.ordered_pool); other pools ignore it.
+        ordered_pool.launched_at.set(launched)
         async with self._slots:
             fresh = self.fresh_start(execution_id) if self.fresh_start is not None else None
             if fresh is None:  # a claimed one is owned and leased: begin writes its event
