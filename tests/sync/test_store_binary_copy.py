@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from server.db.engine import make_session_factory
 from server.db.models import EvidenceRecord
@@ -110,3 +110,31 @@ def test_random_id_tails_carry_the_version_and_variant_bits() -> None:
         assert tails[j] >> 4 == 7
         assert tails[j + 2] >> 6 == 0b10
     assert len({tails[j:j + 10] for j in range(0, len(tails), 10)}) == 5000
+
+
+def test_the_transition_table_of_a_batch_stays_in_memory(api: Api) -> None:
+    """PostgreSQL: the batch's transaction gets a work_mem that holds the trigger's transition
+    table (no temporary file per batch); never lower than the session's, and only until the
+    transaction ends."""
+    if api.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    instance_id = uuid.UUID(_instance(api, "work mem"))
+    factory = make_session_factory(api.engine)
+
+    def work_mem(session: Any) -> int:
+        return int(session.scalar(text("SELECT pg_size_bytes(current_setting('work_mem'))")))
+
+    with factory() as session:
+        base = work_mem(session)
+        records = [(f"k{i}", {"external_id": f"k{i}", "pad": "x" * 400}) for i in range(5000)]
+        for assume_new in (True, False):
+            scope = store.Scope(instance_id, f"kind{assume_new}", "s", uuid.uuid4(), {})
+            store.upsert_batch(session, scope, records, track_seen=False, assume_new=assume_new)
+            assert work_mem(session) > 2 * 5000 * 400  # twice the rows' bytes and more
+            session.commit()
+            assert work_mem(session) == base
+        session.execute(text("SET work_mem = '1GB'"))
+        store.upsert_batch(session, store.Scope(instance_id, "more", "s", uuid.uuid4(), {}),
+                           records[:10], track_seen=False, assume_new=True)
+        assert work_mem(session) == 1 << 30
+        session.rollback()
