@@ -88,28 +88,31 @@ class CompiledMapping:
         fields: list[FieldRow] = []
         meta = {}
         iso_text: set[int] = set()
+        inline: dict[int, Inline] = {}
         for plan in analysis.plans:
             key = plan.keys[0] if len(plan.keys) == 1 else None
             direct = plan.source_key if not plan.steps else None
-            compute = (
-                None if direct is not None
-                else _compute(plan.getter, plan.source_key, plan.steps)
-            )
-            if compute is not None and plan.finalize:
-                last, accepts_null = plan.steps[-1]
+            steps = plan.steps
+            finalize = plan.finalize
+            if steps and finalize:
+                last, accepts_null = steps[-1]
                 as_text = getattr(last, "iso_text", None)
                 if as_text is not None:
                     # The last step is a parse_datetime: it writes its ISO text itself.
-                    compute = _compute(plan.getter, plan.source_key,
-                                       [*plan.steps[:-1], (as_text, accepts_null)])
+                    steps = [*steps[:-1], (as_text, accepts_null)]
+                    finalize = False
                     iso_text.add(len(fields))
-                else:
-                    compute = _finalizing(compute)
+            compute = None if direct is not None else _compute(plan.getter, plan.source_key,
+                                                                steps)
+            if compute is not None and finalize:
+                compute = _finalizing(compute)
+            if compute is not None and 0 < len(steps) <= INLINE_STEPS:
+                inline[len(fields)] = (plan.source_key, plan.getter, steps, finalize)
             fields.append((plan.target, key, direct, compute, plan.passing, plan.check))
             meta[plan.target] = (compile_setter(plan.keys), plan.getter, plan.secret)
         self._fields = tuple(fields)
         self._meta = meta
-        self._fast = None if self._broken else _generate(self._fields, meta, iso_text)
+        self._fast = None if self._broken else _generate(self._fields, meta, iso_text, inline)
 
     def output(self, record: Any) -> dict[str, Any] | None:
         """The mapped record, or None when ``apply`` would report errors (the sync's hot path:
@@ -197,9 +200,14 @@ class CompiledMapping:
 Compute = Callable[[dict[str, Any]], Any]
 _FAST_FAILURES = (StepError, *_DATA_FAILURES)
 FieldRow = tuple[str, str | None, str | None, Compute | None, frozenset[type], Any]
+#: A field whose steps the generated function runs itself (no closure per field): its source
+#: key (or None: its getter), getter, steps and whether its value is finalized.
+Inline = tuple[str | None, Getter, list[tuple[StepFn, bool]], bool]
+INLINE_STEPS = 4
 
 
-def _generate(fields: Sequence[FieldRow], meta: dict[str, Any], iso_text: Set[int] = frozenset()
+def _generate(fields: Sequence[FieldRow], meta: dict[str, Any], iso_text: Set[int] = frozenset(),
+              inline: dict[int, Inline] | None = None,
               ) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
     """One Python function for the whole mapping: ``record -> output`` or None on a failed
     check (an exception of a step propagates). Same semantics as :meth:`CompiledMapping.apply`
@@ -207,6 +215,8 @@ def _generate(fields: Sequence[FieldRow], meta: dict[str, Any], iso_text: Set[in
 
     ``iso_text``: the fields whose value is null or the ISO text of an aware date-time (a
     last parse_datetime step); a check that such text always passes runs for null only.
+    ``inline``: fields whose steps are written out as calls (the chain's null skipping as
+    ``if v is not None``), instead of one compute closure around them.
 
     Only names are written into the source; every value (keys, functions, type sets) is bound
     through the function's namespace, so nothing from a mapping is ever parsed as code.
@@ -217,30 +227,17 @@ def _generate(fields: Sequence[FieldRow], meta: dict[str, Any], iso_text: Set[in
     nested = False
     for i, (target, key, direct, compute, passing, check) in enumerate(fields):
         value = f"v{i}"
+        written = (inline or {}).get(i)
         if compute is None:
             namespace[f"d{i}"] = direct
             body.append(f"    {value} = get(d{i})")
+        elif written is not None:
+            body.extend(_inline_steps(i, value, written, namespace))
         else:
             namespace[f"f{i}"] = compute
             body.append(f"    {value} = f{i}(record)")
-        truthy = getattr(check, "truthy_passing", None)
         if check is not None:
-            namespace[f"c{i}"] = check
-            strings = getattr(check, "str_passing", None)
-            if i in iso_text and getattr(check, "iso_passing", False):
-                body.append(f"    if {value} is None and c{i}({value}) is not None:")
-            elif strings is not None:
-                body.append(f"    if not ({_string_test(i, value, strings, namespace)}) and "
-                            f"c{i}({value}) is not None:")
-            elif truthy:
-                namespace[f"t{i}"] = truthy
-                body.append(f"    if not ({value} and type({value}) in t{i}) and "
-                            f"c{i}({value}) is not None:")
-            elif passing:
-                namespace[f"p{i}"] = passing
-                body.append(f"    if type({value}) not in p{i} and c{i}({value}) is not None:")
-            else:
-                body.append(f"    if c{i}({value}) is not None:")
+            body.append(_check_line(i, value, check, passing, i in iso_text, namespace))
             body.append("        return None")
         if key is not None and not nested:
             namespace[f"k{i}"] = key
@@ -267,6 +264,49 @@ def _generate(fields: Sequence[FieldRow], meta: dict[str, Any], iso_text: Set[in
     generated: Callable[[dict[str, Any]], dict[str, Any] | None] = namespace["mapped"]
     return generated
 
+
+def _check_line(i: int, value: str, check: Any, passing: frozenset[type], iso_text: bool,
+                namespace: dict[str, Any]) -> str:
+    """The ``if`` of a field's check: the check is called only when the value does not pass
+    one of its inline tests."""
+    namespace[f"c{i}"] = check
+    strings = getattr(check, "str_passing", None)
+    truthy = getattr(check, "truthy_passing", None)
+    if iso_text and getattr(check, "iso_passing", False):
+        return f"    if {value} is None and c{i}({value}) is not None:"
+    if strings is not None:
+        return (f"    if not ({_string_test(i, value, strings, namespace)}) and "
+                f"c{i}({value}) is not None:")
+    if truthy:
+        namespace[f"t{i}"] = truthy
+        return f"    if not ({value} and type({value}) in t{i}) and c{i}({value}) is not None:"
+    if passing:
+        namespace[f"p{i}"] = passing
+        return f"    if type({value}) not in p{i} and c{i}({value}) is not None:"
+    return f"    if c{i}({value}) is not None:"
+
+
+def _inline_steps(i: int, value: str, written: Inline, namespace: dict[str, Any]
+                  ) -> list[str]:
+    """A field's source read and steps as lines of the generated function."""
+    key, getter, steps, finalize = written
+    if key is not None:
+        namespace[f"d{i}"] = key
+        lines = [f"    {value} = get(d{i})"]
+    else:
+        namespace[f"gt{i}"] = getter
+        lines = [f"    {value} = gt{i}(record)"]
+    for j, (fn, accepts_null) in enumerate(steps):
+        namespace[f"g{i}_{j}"] = fn
+        if accepts_null:
+            lines.append(f"    {value} = g{i}_{j}({value}, record)")
+        else:
+            lines += [f"    if {value} is not None:",
+                      f"        {value} = g{i}_{j}({value}, record)"]
+    if finalize:
+        namespace["to_json"] = to_json_value
+        lines.append(f"    {value} = to_json({value})")
+    return lines
 
 
 def _string_test(i: int, value: str, passing: tuple[Any, Any, frozenset[str] | None],

@@ -373,9 +373,13 @@ def _combine(getters: list[Getter], keys: list[Any] | None = None) -> Getter:
     if len(getters) == 1:
         return getters[0]
     plain = tuple(k for k in keys or () if k is not None)
-    if len(plain) == len(getters):
-        nulls = [None] * len(plain)
-        return lambda record: (list(map(record.get, plain)) if isinstance(record, dict)
-                               else nulls.copy())
+    if len(plain) == len(getters) == 2:  # e.g. first and last name
+        k1, k2 = plain
+        return lambda record: ([record.get(k1), record.get(k2)] if isinstance(record, dict)
+                               else [None, None])
+    if len(plain) == len(getters) == 3:
+        j1, j2, j3 = plain
+        return lambda record: ([record.get(j1), record.get(j2), record.get(j3)]
+                               if isinstance(record, dict) else [None, None, None])
     many = tuple(getters)
     return lambda record: [g(record) for g in many]
