@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from connectors.sdk.http.metrics import RequestMetric
@@ -54,3 +55,22 @@ def test_sample_rows_read_back_exactly(api: Api) -> None:
     assert stored[partial["id"]]["records"] == 0
     categories = [stored[r["id"]]["error_category"] for r in rows[:5]]
     assert categories == [None, "rate_limited", "transient", "remote", "auth"]
+
+
+def test_copy_lines_are_each_value_in_copy_format() -> None:
+    """The COPY text written fast (repeated ids once, numbers and booleans directly) is what
+    formatting every value on its own gives, for every kind of value a row holds."""
+    instance_id, sync_id = uuid.uuid4(), uuid.uuid4()
+    rows = [samples.request_row(instance_id, sync, _metric(status, throttled=throttled,
+                                                            error=error))
+            for sync in (None, sync_id) for status in (200, 429, None, 503, 401)
+            for throttled in (False, True) for error in (None, "ConnectError")]
+    rows.append(dict(rows[0], error_category="tab\there\\back\nslash", duration_ms=1e-7,
+                     records=10**20, status_code=True, recorded_at=dt.datetime(
+                         2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=2)))))
+    expected = "".join("\t".join(samples._copy_value(row[c]) for c in samples.COLUMNS) + "\n"
+                       for row in rows)
+    assert samples._copy_text(rows) == expected
+    naive = dict(rows[0], recorded_at=dt.datetime(2026, 1, 2))
+    with pytest.raises(ValueError, match="naive"):
+        samples._copy_text([naive])

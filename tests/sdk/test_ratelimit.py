@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -61,3 +62,31 @@ def test_tokens_accrue_again_after_the_pause(clock: Clock) -> None:
     bucket.pause(1.0)
     clock.now += 3.0  # long after the pause: the bucket refilled to its burst
     assert _times(bucket, clock, 6) == [3.0, 3.0, 3.0, 3.0, 3.0, 3.1]
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_paced_token_takes_one_real_sleep_never_early(loop: str) -> None:
+    """On the real clock each paced token costs one sleep, and none is taken early: uvloop's
+    timers fire up to a millisecond and the loop iteration's age early, and the bucket used to
+    sleep again each time (~4 timers and task wake-ups per paced request on the agent)."""
+    runner = pytest.importorskip("uvloop").run if loop == "uvloop" else asyncio.run
+    naps: list[float] = []
+
+    class Counting(TokenBucket):
+        async def _nap(self, seconds: float) -> None:
+            naps.append(seconds)
+            await super()._nap(seconds)
+
+    async def take(n: int) -> list[float]:
+        bucket = Counting(rate=50, burst=1)
+        times = []
+        for _ in range(n):
+            await bucket.acquire()
+            times.append(time.monotonic())
+            time.sleep(0.003)  # noqa: ASYNC251 - work in this loop iteration before the next ask
+        return times
+
+    times = runner(take(16))
+    assert len(naps) == 15  # the first token is the burst
+    for n, at in enumerate(times):  # the rate holds from the first token on
+        assert at - times[0] >= n / 50 - 1e-6

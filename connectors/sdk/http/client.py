@@ -28,7 +28,7 @@ import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import httpx
@@ -209,9 +209,17 @@ class HttpClient:
             attempt += 1
             await self._wait_turn()
             started = time.monotonic()
+            sender = self._sender
             try:
                 with map_exceptions():
-                    response = await self._send(method, url, params, json, content, headers)
+                    if sender.usable():  # the same request and steps as httpx's, less CPU
+                        response = await sender.send(sender.build(
+                            method, url, params=params, json=json, content=content,
+                            headers=headers))
+                    else:
+                        response = await self._client.request(
+                            method, url, params=params, json=json, content=content,
+                            headers=headers)
             except TransientError as exc:
                 self._record(method, url, None, started, attempt, error=type(exc).__name__)
                 if retryable and attempt < self.retry.max_attempts:
@@ -252,16 +260,6 @@ class HttpClient:
                 continue
             raise error
 
-    async def _send(self, method: str, url: str, params: Mapping[str, Any] | None, json: Any,
-                    content: bytes | str | None,
-                    headers: Mapping[str, str] | None) -> httpx.Response:
-        sender = self._sender
-        if sender.usable():  # the same request and steps as httpx's, for less CPU
-            return await sender.send(sender.build(
-                method, url, params=params, json=json, content=content, headers=headers))
-        return await self._client.request(
-            method, url, params=params, json=json, content=content, headers=headers)
-
     def _record(
         self,
         method: str,
@@ -277,7 +275,7 @@ class HttpClient:
         sent = 0
         received = 0
         if response is not None:
-            sent = int(response.request.headers.get("content-length", 0) or 0)
+            sent = _content_length(response.request.headers)
             received = len(response.content)
         self.metrics.record(
             RequestMetric(
@@ -330,7 +328,8 @@ class HttpClient:
             method=method,
         )
         pager.init_request(request)
-        origin = self._origin(self._sender.join(url))
+        first = self._sender.join(url)
+        origin = self._origin(first)
         number = 0
         # The next page is requested as soon as its request is known, before this page is
         # handed over: the server and the network work while the caller maps this one.
@@ -339,7 +338,7 @@ class HttpClient:
             while True:
                 number += 1
                 if ahead is None:
-                    response = await self._fetch_page(request, origin, same_origin)
+                    response = await self._fetch_page(request, first, origin, same_origin)
                 else:
                     response, ahead = await ahead, None
                 body = _decode_json(response)
@@ -351,9 +350,8 @@ class HttpClient:
                 more = pager.has_next and (max_pages is None or number < max_pages)
                 if more:
                     pager.update_request(request)
-                    ahead = asyncio.ensure_future(self._fetch_page(
-                        replace(request, params=dict(request.params),
-                                headers=dict(request.headers)), origin, same_origin))
+                    ahead = asyncio.get_running_loop().create_task(self._fetch_page(
+                        _copied(request), first, origin, same_origin))
                 yield Page(response=response, records=records, number=number, body=body)
                 if not more:
                     return
@@ -364,10 +362,11 @@ class HttpClient:
                 if not ahead.cancelled():
                     ahead.exception()  # retrieved: a failed page nobody asked for is no error
 
-    async def _fetch_page(self, request: PageRequest, origin: tuple[str, str, int | None],
+    async def _fetch_page(self, request: PageRequest, first: httpx.URL,
+                          origin: tuple[str, str, int | None],
                           same_origin: bool) -> httpx.Response:
-        target = self._sender.join(request.url)
-        if same_origin and self._origin(target) != origin:
+        target = self._sender.join(request.url)  # the same object while the URL is the same
+        if same_origin and target is not first and self._origin(target) != origin:
             raise RemoteError(
                 f"Refusing to follow a next-page link to another host ({target.host}).",
                 hint="The API's pagination points elsewhere; report it to the vendor.",
@@ -386,6 +385,21 @@ class HttpClient:
         return (url.scheme, url.host, url.port)
 
 
+def _copied(request: PageRequest) -> PageRequest:
+    """``replace(request, params=dict(...), headers=dict(...))`` (what the next page's fetch
+    keeps while the paginator changes ``request``), without ``dataclasses.replace``'s walk
+    over the fields; a subclass of PageRequest still goes through it."""
+    if type(request) is not PageRequest or not _PLAIN_PAGE_REQUEST:
+        return replace(request, params=dict(request.params), headers=dict(request.headers))
+    return PageRequest(url=request.url, params=dict(request.params), json=request.json,
+                       headers=dict(request.headers), method=request.method)
+
+
+#: The fields :func:`_copied` copies are all PageRequest has (else it uses ``replace``).
+_PLAIN_PAGE_REQUEST = tuple(f.name for f in fields(PageRequest)) == (
+    "url", "params", "json", "headers", "method")
+
+
 def _unbind(response: httpx.Response) -> None:
     """Break the reference cycle httpx leaves between a read, closed response and its stream.
 
@@ -398,21 +412,32 @@ def _unbind(response: httpx.Response) -> None:
         response.stream = httpx.ByteStream(response.content)
 
 
+def _content_length(headers: httpx.Headers) -> int:
+    """``int(headers.get("content-length", 0) or 0)``: ``Headers.get`` decodes every
+    header to find one (and works out their encoding first, for each request's new copy)."""
+    found = [value for _, key, value in headers._list if key == b"content-length"]
+    if not found:
+        return 0
+    if len(found) == 1 and found[0].isdigit():  # ASCII digits: any encoding reads them so
+        return int(found[0])
+    return int(headers.get("content-length", 0) or 0)  # repeated or odd: as httpx does
+
+
 def _lowered(headers: httpx.Headers) -> dict[str, str]:
     """The headers as ``headers.get`` reads them (lower-case names, repeats joined with ", "),
     in a dict: the rate-limit parsers look up to 20 names per response, and each
     ``httpx.Headers.get`` scans and decodes every header."""
-    raw = headers.raw
+    items = headers._list  # (name, lower-case name, value)
     try:  # ASCII, the usual case, is what httpx's encoding would be: found in one pass
-        return _joined(raw, "ascii")
+        return _joined(items, "ascii")
     except UnicodeDecodeError:
-        return _joined(raw, headers.encoding)
+        return _joined(items, headers.encoding)
 
 
-def _joined(raw: list[tuple[bytes, bytes]], encoding: str) -> dict[str, str]:
+def _joined(items: list[tuple[bytes, bytes, bytes]], encoding: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for raw_key, raw_value in raw:
-        key, value = raw_key.lower().decode(encoding), raw_value.decode(encoding)
+    for _, lower_key, raw_value in items:
+        key, value = lower_key.decode(encoding), raw_value.decode(encoding)
         out[key] = f"{out[key]}, {value}" if key in out else value
     return out
 

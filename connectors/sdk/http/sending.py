@@ -241,7 +241,11 @@ class Sender:
 
     async def send(self, request: httpx.Request) -> httpx.Response:
         """``AsyncClient.send(request)``: auth flow, redirects, then the body read whole."""
-        response = await self._send_handling_auth(request)
+        auth = self._auth(request)
+        if type(auth) is httpx.Auth:  # no credentials: its flow sends the request as it is
+            response = await self._send_handling_redirects(request, [])
+        else:
+            response = await self._send_handling_auth(request, auth)
         try:
             await response.aread()
         except BaseException:
@@ -254,15 +258,13 @@ class Sender:
         if auth is not None:
             return auth
         url = request.url
-        if url.userinfo and (url.username or url.password):  # (each decodes the userinfo)
+        if url._uri_reference.userinfo and (url.username or url.password):  # (as text)
             return httpx.BasicAuth(username=url.username, password=url.password)
         return httpx.Auth()
 
-    async def _send_handling_auth(self, request: httpx.Request) -> httpx.Response:
+    async def _send_handling_auth(self, request: httpx.Request,
+                                  auth: httpx.Auth) -> httpx.Response:
         history: list[httpx.Response] = []
-        auth = self._auth(request)
-        if type(auth) is httpx.Auth:  # no credentials: its flow sends the request as it is
-            return await self._send_handling_redirects(request, history)
         auth_flow = auth.async_auth_flow(request)
         try:
             request = await auth_flow.__anext__()
@@ -321,7 +323,7 @@ class Sender:
             response.elapsed = dt.timedelta(seconds=time.perf_counter() - start)
         else:
             response.stream = _Timed(response, start)
-        if _sets_cookies(response.headers.raw):
+        if _sets_cookies(response.headers):
             # Without Set-Cookie headers the jar would read nothing: the urllib adapters
             # it needs cost more than the rest of the response handling.
             self._client.cookies.extract_cookies(response)
@@ -342,11 +344,12 @@ def _no_cookies(cookies: httpx.Cookies) -> bool:
     return not cookies  # maybe some, or a jar of another kind: ask it
 
 
-def _sets_cookies(raw: list[tuple[bytes, bytes]]) -> bool:
-    for name, _ in raw:
-        if len(name) in (10, 11) and name.lower() in (b"set-cookie", b"set-cookie2"):
-            return True
-    return False
+def _sets_cookies(headers: httpx.Headers) -> bool:
+    # (name, lower-case name, value) triples: no list is built
+    return any(name in _SET_COOKIE for _, name, _ in headers._list)
+
+
+_SET_COOKIE = frozenset({b"set-cookie", b"set-cookie2"})
 
 
 class _Timed(httpx.AsyncByteStream):

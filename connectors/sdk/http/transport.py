@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
 
@@ -36,6 +36,12 @@ import httpx
 from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
+
+_yarl_from_parts: Callable[[str, str, str, str, str], URL] | None
+try:  # builds a URL from its parts without parsing a string (see _aiohttp_url)
+    from yarl._url import from_parts_uncached as _yarl_from_parts
+except ImportError:  # pragma: no cover - depends on the yarl version
+    _yarl_from_parts = None
 
 __all__ = ["READ_WHOLE", "AiohttpTransport", "map_aiohttp_exceptions"]
 
@@ -109,6 +115,81 @@ def _reason_phrase(reason: str) -> bytes:
     return reason.encode("latin-1", "replace")
 
 
+def _aiohttp_url(url: httpx.URL) -> URL:
+    """The request's URL for aiohttp, without userinfo (sent as httpx's BasicAuth header
+    already; aiohttp refuses both), as httpx encoded it: yarl would re-quote a string
+    (``%2F`` in a query becomes ``/``), changing what a signed request (AWS SigV4) signed.
+
+    ``URL(str(url), encoded=True)``, but when :data:`FAST_URLS` built from httpx's parsed
+    components: the string's join and yarl's parse of it were a tenth of this transport's
+    own CPU per request."""
+    if FAST_URLS and _yarl_from_parts is not None and url._uri_reference.host:
+        return _yarl_from_parts(*_url_parts(url))
+    if url.userinfo:
+        url = url.copy_with(userinfo=b"")
+    return URL(str(url), encoded=True)
+
+
+def _url_parts(url: httpx.URL) -> tuple[str, str, str, str, str]:
+    """yarl's components of ``url`` without its userinfo: scheme, netloc, path, query and
+    fragment, all as httpx encoded them."""
+    ref = url._uri_reference
+    return ref.scheme, ref.netloc, ref.path, ref.query or "", ref.fragment or ""
+
+
+def _fast_urls_work() -> bool:
+    """Whether the parts give the URL that parsing ``str(url)`` gives (else it is parsed)."""
+    if _yarl_from_parts is None:  # pragma: no cover - depends on the yarl version
+        return False
+    try:
+        for text in ("http://h/", "http://h", "https://u:p%40w@h.example:8443/a%2Fb/c?x=%2F&y=1#f",
+                     "http://[::1]:81/p?", "http://127.0.0.1:80/t/1/items?limit=2&cursor=3",
+                     "https://h/a%20b?q=a+b&r=%C3%A9#", "http://h/p;x?k=v/w"):
+            url = httpx.URL(text)
+            stripped = url.copy_with(userinfo=b"") if url.userinfo else url
+            slow = URL(str(stripped), encoded=True)
+            fast = _yarl_from_parts(*_url_parts(url))
+            if (fast != slow or str(fast) != str(slow) or fast.raw_host != slow.raw_host
+                    or fast.port != slow.port or fast.raw_path_qs != slow.raw_path_qs):
+                return False  # pragma: no cover - depends on the versions
+    except (AttributeError, TypeError, ValueError):  # pragma: no cover - versions
+        return False
+    return True
+
+
+FAST_URLS = _fast_urls_work()
+
+
+def _headers_from_raw(raw: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...]
+                      ) -> httpx.Headers:
+    """``httpx.Headers(raw)`` for byte pairs (aiohttp's raw headers): httpx's constructor
+    checks and normalizes each name and value, which bytes never need (they are kept as
+    they are)."""
+    if not FAST_HEADERS:  # pragma: no cover - depends on the httpx version
+        return httpx.Headers(raw)
+    headers = httpx.Headers.__new__(httpx.Headers)
+    headers._list = [(key, key.lower(), value) for key, value in raw]
+    headers._encoding = None
+    return headers
+
+
+def _fast_headers_work() -> bool:
+    """Whether :func:`_headers_from_raw` builds what ``httpx.Headers`` builds."""
+    try:
+        raw = ((b"Content-Type", b"application/json"), (b"X-A", b"\xe9"), (b"x-a", b"2"))
+        fast = httpx.Headers.__new__(httpx.Headers)
+        fast._list = [(key, key.lower(), value) for key, value in raw]
+        fast._encoding = None
+        slow = httpx.Headers(raw)
+        return (vars(fast) == vars(slow) and fast.raw == slow.raw
+                and fast.multi_items() == slow.multi_items())
+    except (AttributeError, TypeError):  # pragma: no cover - depends on the httpx version
+        return False
+
+
+FAST_HEADERS = _fast_headers_work()
+
+
 def _plain_body(response: aiohttp.ClientResponse) -> bool:
     headers = response.headers
     return "Content-Length" in headers and "Content-Encoding" not in headers
@@ -121,8 +202,9 @@ def _read_whole(status: int, headers: list[tuple[bytes, bytes]] | tuple[tuple[by
     ``Content-Length`` and no ``Content-Encoding``, already read: when
     :data:`FAST_RESPONSES`, without reading the body back through httpx's stream, chunker and
     identity decoder (as many steps as the rest of the response's construction)."""
-    response = httpx.Response(status, headers=headers, stream=httpx.ByteStream(body),
-                              request=request, extensions=extensions)
+    response = httpx.Response(status, headers=_headers_from_raw(headers),
+                              stream=httpx.ByteStream(body), request=request,
+                              extensions=extensions)
     if FAST_RESPONSES:
         _mark_read(response, body)
     else:  # pragma: no cover - depends on the httpx version
@@ -191,7 +273,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limits = limits
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
-        self._known_headers: dict[tuple[tuple[bytes, bytes], ...],
+        self._known_headers: dict[tuple[tuple[bytes, bytes, bytes], ...],
                                   tuple[CIMultiDictProxy[str], frozenset[str] | None]] = {}
 
     def _open(self) -> aiohttp.ClientSession:
@@ -215,16 +297,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         reads without converting), and the skip list it needs; remembered per distinct set
         of headers (a client sends the same ones again and again, but for its query:
         decoding them was a tenth of this method)."""
-        raw = tuple(given.raw)
+        raw = tuple(given._list)  # (name, lower-case name, value) triples
         known = self._known_headers.get(raw)
         if known is not None:
             return known
         # The names as the caller wrote them (multi_items() would lower-case them).
         try:  # ASCII, the usual case, is what httpx's encoding would be: found in one pass
-            headers = [(k.decode("ascii"), v.decode("ascii")) for k, v in raw]
+            headers = [(k.decode("ascii"), v.decode("ascii")) for k, _, v in raw]
         except UnicodeDecodeError:
             encoding = given.encoding
-            headers = [(k.decode(encoding), v.decode(encoding)) for k, v in raw]
+            headers = [(k.decode(encoding), v.decode(encoding)) for k, _, v in raw]
         # httpx sets aiohttp's default headers itself; none of aiohttp's own is added when a
         # caller removed one. Asked per request only then: a session-wide skip list costs
         # aiohttp a header copy and merge per request.
@@ -249,13 +331,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers = [(k, v) for k, v in known.items() if k.lower() != "transfer-encoding"]
             else:  # no body (a redirect's next hop is built from an unread, empty stream)
                 data = None
-        url = request.url
-        if url.userinfo:  # sent as httpx's BasicAuth header already; aiohttp refuses both
-            url = url.copy_with(userinfo=b"")
         with map_aiohttp_exceptions():
             response = await session.request(
                 request.method,
-                URL(str(url), encoded=True),  # as httpx encoded it, not re-quoted
+                _aiohttp_url(request.url),
                 headers=headers,
                 data=data,
                 allow_redirects=False,  # httpx follows redirects, each hop guarded
@@ -276,7 +355,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                                extensions)
         return httpx.Response(
             status_code=response.status,
-            headers=response.raw_headers,
+            headers=_headers_from_raw(response.raw_headers),
             stream=_ResponseStream(response),
             request=request,
             extensions=extensions,
