@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +33,12 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.agents import ordered_pool
 from server.agents.claims import FreshClaims
-from server.db.models import ScheduleType, SyncSchedule
+from server.db.models import IntegrationInstance, ScheduleType, SyncExecution, SyncSchedule
 from server.db.types import utcnow
 from server.scheduler.slots import SlotClaim, claim_slot, first_slot, jitter_of
+from server.sync import lifecycle
 from server.sync.manager import SyncManager
 
 log = logging.getLogger(__name__)
@@ -210,12 +213,23 @@ class SchedulerService:
 
     async def _fire(self, schedule_id: uuid.UUID, slot: dt.datetime) -> None:
         self._planned.pop(schedule_id, None)
+        # The claim queues for a thread by the time its slot fired, and so do the steps of
+        # the sync it launches (server.agents.ordered_pool): slots due together go through
+        # claim, begin and first request one after the other, not each step for all first.
+        ordered_pool.launched_at.set(time.monotonic())
+        # The sync begins in the claim's transaction (one transaction, not two with a trip
+        # through the thread pool between) if it will start at once, for an agent (``fresh``:
+        # the syncs its scheduler claims are owned, see server.agents.claims).
+        reserved = self.fresh is not None and self.manager.reserve_start()
         try:
-            claim = await asyncio.to_thread(self._claim, schedule_id, slot)
+            claim = await asyncio.to_thread(self._claim, schedule_id, slot, reserved)
         except Exception:
             log.exception("claiming slot %s of schedule %s failed; retrying at the next refresh",
                           slot.isoformat(), schedule_id)
             return
+        finally:
+            if reserved:  # launched below (_claimed) in this same step of the loop, or not
+                self.manager.release_start()
         if not self._claimed(schedule_id, slot, claim):
             await self.replan(schedule_id)
 
@@ -231,6 +245,8 @@ class SchedulerService:
         if claim.claimed:
             self.claims.append(claim)
             if claim.execution_id is not None:
+                if claim.begun is not None:
+                    lifecycle.hand_over(claim.execution_id, claim.begun)
                 if self.fresh is not None and claim.started_event is not None:
                     self.fresh.add(claim.execution_id, claim.started_event)
                 self.manager.launch(claim.execution_id)
@@ -244,9 +260,17 @@ class SchedulerService:
             return False
         return True
 
-    def _claim(self, schedule_id: uuid.UUID, slot: dt.datetime) -> SlotClaim:
+    def _claim(self, schedule_id: uuid.UUID, slot: dt.datetime, begin: bool = False
+               ) -> SlotClaim:
         with self.session_factory() as session:
-            return claim_slot(session, schedule_id, slot, self.agent_id, utcnow(), self.lease)
+            return claim_slot(session, schedule_id, slot, self.agent_id, utcnow(), self.lease,
+                              self._begin_claimed if begin else None)
+
+    def _begin_claimed(self, session: Session, execution: SyncExecution,
+                       instance: IntegrationInstance, started: dict[str, Any]
+                       ) -> lifecycle.Begun | None:
+        return lifecycle.begin_claimed(self.manager.engine, session, execution, instance,
+                                       started)
 
 
 def notify_schedule_changed(app: FastAPI, schedule_id: uuid.UUID) -> None:

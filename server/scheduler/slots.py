@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +24,12 @@ from sqlalchemy.orm import Session
 from server.agents.dbutil import insert_or_skip
 from server.db.models import (
     InstanceStatus,
+    IntegrationInstance,
     LogType,
     ScheduleSlot,
     ScheduleType,
     SlotOutcome,
+    SyncExecution,
     SyncSchedule,
     TriggerType,
 )
@@ -81,11 +84,21 @@ class SlotClaim:
     next_slot: dt.datetime | None = None
     #: The ``sync.started`` payload of the execution (what the start gate would read).
     started_event: dict[str, Any] | None = None
+    #: What ``begin`` gave in the claim's transaction (see ``claim_slot``), or None.
+    begun: Any = None
+
+
+#: ``begin`` in a claim's transaction: the execution, its instance and its ``sync.started``
+#: payload; returns what to hand to the sync, or None (nothing written: it begins alone).
+Begin = Callable[[Session, SyncExecution, IntegrationInstance, dict[str, Any]], Any]
 
 
 def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agent_id: str,
-               now: dt.datetime, lease: dt.timedelta) -> SlotClaim:
-    """Claim ``slot`` of the schedule for ``agent_id`` and create its execution; commits."""
+               now: dt.datetime, lease: dt.timedelta, begin: Begin | None = None) -> SlotClaim:
+    """Claim ``slot`` of the schedule for ``agent_id`` and create its execution; commits.
+
+    ``begin``: the agent's start of the sync (:func:`server.sync.lifecycle.begin_claimed`),
+    run once the slot is this agent's, committed with the claim."""
     schedule = session.get(SyncSchedule, schedule_id, with_for_update=True,
                            populate_existing=True)
     if (schedule is None or not schedule.is_active
@@ -99,6 +112,7 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
     # The instance row lock keeps two schedules of one instance from both starting a sync.
     instance = instance_locked(session, schedule.instance_id)  # with its connector's key
     assert instance is not None  # the schedule's foreign key cascades
+    execution: SyncExecution | None = None
     execution_id: uuid.UUID | None = None
     started_event: dict[str, Any] | None = None
     if instance.status not in RUNNABLE:
@@ -149,5 +163,8 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
                           ["schedule_id", "slot_time"]):
         session.rollback()
         return SlotClaim(False, "taken")
+    begun = None
+    if begin is not None and execution is not None and started_event is not None:
+        begun = begin(session, execution, instance, started_event)
     session.commit()
-    return SlotClaim(True, outcome.value, execution_id, next_slot, started_event)
+    return SlotClaim(True, outcome.value, execution_id, next_slot, started_event, begun)

@@ -1,7 +1,8 @@
 """The two transactions that open and close a sync execution.
 
 ``begin`` claims the execution for this agent, checks the circuit breaker and builds the
-connector; ``finish`` records the outcome, the audit entry, the events and the monitoring
+connector (for a slot this agent's scheduler claims, :func:`begin_claimed` does it in the
+claim's transaction); ``finish`` records the outcome, the audit entry, the events and the monitoring
 hooks. They run once per sync whatever its size, so a fleet of small syncs is bound by them
 (bench/ratelimit_bench.py); the batch-by-batch path stays in :mod:`server.sync.engine`.
 """
@@ -36,6 +37,14 @@ from server.sync.runtime import build_connector, execution_for_sync
 
 if TYPE_CHECKING:
     from server.sync.engine import SyncEngine
+
+#: What :func:`begin` returns: the connector (None: the sync ended there), the selected
+#: streams, the counts of streams done before, the status.
+Begun = tuple[Connector[Any] | None, list[str], dict[str, store.Counts], SyncStatus]
+
+#: Syncs begun in their slot's claim (:func:`begin_claimed`), by execution id, until their
+#: own :func:`begin` takes the result (this process's syncs; ids are unique).
+_begun: dict[uuid.UUID, Begun] = {}
 
 
 _SEEN = cast(Table, SyncSeenKey.__table__)
@@ -82,7 +91,7 @@ def counts_of(saved: dict[str, Any]) -> store.Counts:
 
 def begin(
     engine: SyncEngine, execution_id: uuid.UUID, started: dict[str, Any] | None = None
-) -> tuple[Connector[Any] | None, list[str], dict[str, store.Counts], SyncStatus]:
+) -> Begun:
     """Mark the execution running for this agent and build its connector. Returns the
     connector (None if the sync ended here: breaker open or connector refused), the selected
     streams, the counts of streams a resumed sync had finished, and the status.
@@ -91,6 +100,9 @@ def begin(
     (:class:`server.agents.claims.FreshClaims`), written here. It was the start gate's only
     work for such a sync: a thread-pool trip and a transaction of its own for one insert, 200
     of them queued ahead of the syncs' starts when 200 slots came due."""
+    begun = _begun.pop(execution_id, None)
+    if begun is not None:  # begun in its slot's claim (begin_claimed): nothing left to do
+        return begun
     with engine.session_factory() as session:
         found = execution_for_sync(session, execution_id)
         if found is None:
@@ -126,6 +138,38 @@ def begin(
         done = {name: counts_of(s) for name, s in (stats.get("streams") or {}).items()
                 if s.get("done")}
         return connector, streams, done, SyncStatus.RUNNING
+
+
+def begin_claimed(engine: SyncEngine, session: Session, execution: SyncExecution,
+                  instance: IntegrationInstance, started: dict[str, Any]) -> Begun | None:
+    """:func:`begin`'s work for an execution this agent's scheduler is claiming, in the claim's
+    transaction (the caller commits, then :func:`hand_over`): the same rows, event, log and
+    audit entry, without a transaction, a thread-pool trip and a read of the execution, its
+    instance and breaker of their own (issue 6: 200 slots due together claimed, then began,
+    the beginnings a second of the agent's CPU before the last sync's first request).
+
+    None, with nothing written: the breaker is open or the connector cannot be built; the
+    sync's own :func:`begin` deals with it as before. The claim wrote the owner and lease."""
+    if recovery.blocked(session, instance, execution, execution.start_time) is not None:
+        return None
+    try:
+        connector = build_connector(session, engine.registry, engine.vault, instance,
+                                    **engine._context_options())
+    except ConnectorError:
+        return None
+    emit(session, "sync.started", started, dedupe_key=f"sync.started:{execution.id}",
+         instance_id=execution.instance_id)
+    _write(session, execution, status=SyncStatus.RUNNING, start_time=utcnow())
+    activity.record_now(session, "sync.start",
+                        f"sync started ({execution.trigger_type.value})",
+                        instance_id=instance.id, sync_id=execution.id)
+    streams = list((execution.options or {}).get("streams") or [])
+    return connector, streams, {}, SyncStatus.RUNNING
+
+
+def hand_over(execution_id: uuid.UUID, begun: Begun) -> None:
+    """After the claim committed: the sync's :func:`begin` returns ``begun``."""
+    _begun[execution_id] = begun
 
 
 def finish(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -90,7 +91,11 @@ class SyncManager:
         self.session_factory = session_factory
         self.engine = SyncEngine(session_factory, registry, vault, agent_id=agent_id,
                                  batch_size=batch_size)
+        self.max_parallel = max_parallel
         self._slots = asyncio.Semaphore(max_parallel)
+        #: Places reserved by claims that begin their sync (see reserve_start).
+        self._reserved = 0
+        self._reserve_lock = threading.Lock()
         self._tasks: dict[uuid.UUID, asyncio.Task[SyncStatus]] = {}
         #: Several agents (server.agents): run an execution only if this agent can own it.
         self.start_gate: Callable[[uuid.UUID], bool] | None = None
@@ -101,8 +106,11 @@ class SyncManager:
     def launch(self, execution_id: uuid.UUID, progress: Progress | None = None
                ) -> asyncio.Task[SyncStatus]:
         """Run a (pending or interrupted) execution in the background on the running loop."""
+        # Launched by ordered work (a slot's claim), it keeps that work's place in the line.
+        since = ordered_pool.launched_at.get()
         task = asyncio.get_running_loop().create_task(
-            self._run(execution_id, progress, time.monotonic()), name=f"sync-{execution_id}")
+            self._run(execution_id, progress, time.monotonic() if since is None else since),
+            name=f"sync-{execution_id}")
         self._tasks[execution_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(execution_id, None))
         return task
@@ -120,6 +128,21 @@ class SyncManager:
                     log.info("sync %s is owned by another agent; not starting it", execution_id)
                     return SyncStatus.RUNNING
             return await self.engine.run(execution_id, progress, started=fresh)
+
+    def reserve_start(self) -> bool:
+        """Reserve a place for a sync to be launched, if one launched now would start at once
+        (not wait for a running one to end): only then may its slot's claim begin it (it is
+        ``running`` from then on). Callable from any thread; :meth:`release_start` after
+        launching it (or not)."""
+        with self._reserve_lock:
+            if len(self._tasks) + self._reserved >= self.max_parallel:
+                return False
+            self._reserved += 1
+            return True
+
+    def release_start(self) -> None:
+        with self._reserve_lock:
+            self._reserved -= 1
 
     def running(self) -> list[uuid.UUID]:
         return list(self._tasks)
