@@ -517,6 +517,7 @@ def upsert_batch(
     return counts
 
 
+_STATISTICS_TARGET = 10
 _ANALYZED = ("external_id", "instance_id", "entity_type", "is_deleted", "stream",
              "last_sync_id", "last_change", "updated_at")
 
@@ -537,6 +538,11 @@ def refresh_statistics(session: Session, written_since: int) -> bool:
         return False
     # The columns the sync's queries filter on: the JSON columns cost most of a full ANALYZE
     # and no query of the write path reads their statistics (autovacuum analyses them later).
+    # A sample of 3,000 rows (statistics target 10, for this transaction) instead of the
+    # default 30,000: enough to see that external ids are distinct, which is what the batch
+    # lookup's plan needs; 0.15-0.20 -> 0.01 s of backend CPU after a 200,000-record load,
+    # in series at the end of every fresh stream.
+    session.execute(text(f"SET LOCAL default_statistics_target = {_STATISTICS_TARGET}"))
     session.execute(text(f"ANALYZE evidence_records ({', '.join(_ANALYZED)})"))
     return True
 
