@@ -16,9 +16,9 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from server.agents.dbutil import insert_or_skip
@@ -72,6 +72,14 @@ def jitter_of(schedule_id: uuid.UUID, slot: dt.datetime, jitter_seconds: int) ->
         return 0.0
     digest = hashlib.sha256(f"{schedule_id}/{slot.isoformat()}".encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 * jitter_seconds
+
+
+_SCHEDULES = cast(Table, SyncSchedule.__table__)
+#: The claim's bookkeeping, built once (a statement built per claim computed its cache key
+#: from its values every time): the next slot, and the last run when one started.
+_SKIPPED = (update(_SCHEDULES).where(_SCHEDULES.c.id == bindparam("sid"))
+            .values(next_execution=bindparam("next")))
+_STARTED = _SKIPPED.values(last_execution=bindparam("last"))
 
 
 @dataclass(frozen=True)
@@ -149,11 +157,8 @@ def claim_slot(session: Session, schedule_id: uuid.UUID, slot: dt.datetime, agen
     # audit chain's one-row lock at commit (every claim of every agent queued on it) only to
     # find that no revision is due (slot times are not part of a schedule's revision).
     next_slot = following_slot(schedule, slot, now)
-    bookkeeping: dict[str, object] = {"next_execution": next_slot}
-    if execution_id is not None:
-        bookkeeping["last_execution"] = now
-    session.execute(update(SyncSchedule).where(SyncSchedule.id == schedule_id)
-                    .values(**bookkeeping).execution_options(synchronize_session=False))
+    session.connection().execute(_STARTED if execution_id is not None else _SKIPPED,
+                                 {"sid": schedule_id, "next": next_slot, "last": now})
     # The slot row goes in last, with its outcome: one statement instead of an insert and an
     # update. If another agent holds the slot, everything above is rolled back with it.
     if not insert_or_skip(session, ScheduleSlot.__table__,  # type: ignore[arg-type]

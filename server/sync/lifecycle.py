@@ -50,6 +50,8 @@ _begun: dict[uuid.UUID, Begun] = {}
 _SEEN = cast(Table, SyncSeenKey.__table__)
 _INSTANCES = cast(Table, IntegrationInstance.__table__)
 _EXECUTIONS = cast(Table, SyncExecution.__table__)
+#: Built once, like the statements below (one built per call computes its cache key anew).
+_FORGET_SEEN = delete(_SEEN).where(_SEEN.c.sync_id == bindparam("sid"))
 _CONNECTED = (update(_INSTANCES).where(_INSTANCES.c.id == bindparam("iid"))
               .values(last_connected=bindparam("now"), updated_at=bindparam("now")))
 
@@ -200,8 +202,7 @@ def finish(
             reason = (error or {}).get("message", "unknown error")
             log_type, message = LogType.ERROR, f"sync failed: {reason}"
         if status != SyncStatus.FAILED:  # a failed sync keeps them for its retry
-            session.connection().execute(
-                delete(_SEEN).where(_SEEN.c.sync_id == execution_id))
+            session.connection().execute(_FORGET_SEEN, {"sid": execution_id})
         # The audit entry carries a digest of the content hashes this sync wrote.
         written = audit.written_by(session, execution)
         activity.record_now(session, f"sync.{status.value}", message, log_type=log_type,
