@@ -32,7 +32,7 @@ import enum
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -79,19 +79,28 @@ def cursor_sort_key(value: Any) -> tuple[int, Any]:
 
     ``"2024-01-02T00:00:00Z"`` and ``"2024-01-02T00:00:00+00:00"`` compare equal.
     """
+    kind = type(value)
+    if kind is str:  # the usual ISO timestamp, before the checks below
+        return _text_sort_key(value)
+    if kind is int:
+        return (0, value)
     if isinstance(value, bool):
         return (0, int(value))
     if isinstance(value, (int, float)):
         return (0, value)
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return (2, value)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)  # naive timestamps are taken as UTC
-        return (1, parsed.timestamp())
+        return _text_sort_key(value)
     return (3, json.dumps(value, sort_keys=True, default=str))
+
+
+def _text_sort_key(value: str) -> tuple[int, Any]:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return (2, value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # naive timestamps are taken as UTC
+    return (1, parsed.timestamp())
 
 
 def get_path(record: Mapping[str, Any], path: str) -> Any:
@@ -164,7 +173,7 @@ class Stream(ABC):
     def record_key(self, record: Mapping[str, Any]) -> str:
         """A stable identity for ``record``: its primary key, or a hash of its content."""
         if self.primary_key:
-            return json.dumps([get_path(record, p) for p in self.primary_key], default=str)
+            return _key_json([get_path(record, p) for p in self.primary_key])
         digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode())
         return digest.hexdigest()[:32]
 
@@ -179,6 +188,24 @@ class Stream(ABC):
                 f"(it supports: {', '.join(m.value for m in self.sync_modes)})."
             )
         return mode
+
+    def _key_function(self) -> Callable[[Mapping[str, Any]], str]:
+        """:meth:`record_key`, read directly for one top-level primary key field."""
+        if type(self).record_key is not Stream.record_key or len(self.primary_key) != 1 or (
+                "." in self.primary_key[0]):
+            return self.record_key
+        field = self.primary_key[0]
+
+        def key_of(record: Mapping[str, Any]) -> str:
+            value = record.get(field)
+            if type(value) is str and value.isascii() and value.isprintable() and (
+                    '"' not in value and "\\" not in value):
+                return '["' + value + '"]'  # printable ASCII but " and \ is written as is
+            if type(value) is int:
+                return f"[{value}]"
+            return _key_json([value])
+
+        return key_of
 
     async def read(
         self, state: Mapping[str, Any] | None = None, sync_mode: SyncMode | None = None
@@ -252,18 +279,21 @@ class Stream(ABC):
         interval = self.checkpoint_interval if self.is_sorted else 0
         filtering = incremental and saved is not None
         saved_order = cursor_sort_key(saved) if filtering else None
+        key_of = self._key_function()
+        seen = tracker.seen
         async for page in self.read_pages(saved):
             out: list[dict[str, Any]] = []
             for record in page:
                 data = record if type(record) is dict else dict(record)
-                value = get_path(data, cursor_field)
-                key = self.record_key(data)
-                if filtering and value is not None:
+                value = (data.get(cursor_field) if "." not in cursor_field
+                         else get_path(data, cursor_field))
+                key = key_of(data)
+                if value is not None:
                     order = cursor_sort_key(value)
-                    if order < saved_order or (  # type: ignore[operator]
-                            order == saved_order and key in boundary):
+                    if filtering and (order < saved_order or (  # type: ignore[operator]
+                            order == saved_order and key in boundary)):
                         continue  # read in an earlier run
-                tracker.see(value, key)
+                    seen(value, order, key)
                 out.append(data)
                 count += 1
                 if interval and count % interval == 0:
@@ -273,6 +303,10 @@ class Stream(ABC):
             if out:
                 yield out
         yield StateMessage(name, tracker.state())
+
+
+#: ``json.dumps(value, default=str)`` with its encoder made once, not per record.
+_key_json = json.JSONEncoder(default=str).encode
 
 
 def _dicts(page: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -298,15 +332,19 @@ class _CursorTracker:
 
     def __init__(self, cursor: Any | None, keys: set[str]) -> None:
         self.cursor = cursor
+        self.order = None if cursor is None else cursor_sort_key(cursor)
         self.keys = set(keys)
 
     def see(self, value: Any | None, key: str) -> None:
         if value is None:
             return
-        if self.cursor is None or cursor_sort_key(value) > cursor_sort_key(self.cursor):
-            self.cursor = value
-            self.keys = {key}
-        elif cursor_sort_key(value) == cursor_sort_key(self.cursor):
+        self.seen(value, cursor_sort_key(value), key)
+
+    def seen(self, value: Any, order: tuple[int, Any], key: str) -> None:
+        """``see`` of a value that is not None and its ``cursor_sort_key``."""
+        if self.order is None or order > self.order:
+            self.cursor, self.order, self.keys = value, order, {key}
+        elif order == self.order:
             self.keys.add(key)
 
     def state(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from connectors.sdk.messages import ReadMessage, RecordMessage, StateMessage
-from connectors.sdk.streams import Stream, SyncMode
+from connectors.sdk.streams import Stream, SyncMode, cursor_sort_key
 
 PAGES: list[list[Mapping[str, Any]]] = [
     [{"id": 1, "at": "2024-01-01T00:00:00Z"}, {"id": 2, "at": "2024-01-02T00:00:00Z"}],
@@ -121,3 +122,27 @@ async def test_read_paged_goes_through_a_stream_s_own_read() -> None:
 
     items = [item async for item in OwnRead(None, False).read_paged()]
     assert items == [RecordMessage("things", {"id": 9}), StateMessage("things", {"files": 1})]
+
+
+KEYS: list[Any] = ["u1", "", " a b ", 'q"uote', "back\\slash", "tab\there", "nl\n", "\x7f",
+                   "é", "日本", "\ud800", "/path", 0, -5, 10**30, True, False, None, 1.5,
+                   float("nan"), [1, "a"], {"b": 1}]
+
+
+@pytest.mark.parametrize("value", KEYS)
+def test_the_record_key_of_one_field_is_the_json_of_its_value(value: Any) -> None:
+    """The shortcut for a single top-level primary key writes what ``json.dumps`` writes."""
+    stream = ByPage(None, False)
+    expected = json.dumps([value], default=str)
+    assert stream._key_function()({"id": value}) == expected
+    assert stream.record_key({"id": value}) == expected
+
+
+def test_cursor_order_is_unchanged_for_every_kind_of_value() -> None:
+    assert cursor_sort_key("2024-01-02T00:00:00Z") == cursor_sort_key("2024-01-02T00:00:00+00:00")
+    assert cursor_sort_key("2024-01-02T00:00:00") == cursor_sort_key("2024-01-02T00:00:00Z")
+    assert cursor_sort_key("not a date") == (2, "not a date")
+    assert cursor_sort_key(3) == (0, 3)
+    assert cursor_sort_key(True) == (0, 1)
+    assert cursor_sort_key(2.5) == (0, 2.5)
+    assert cursor_sort_key({"a": 1}) == (3, '{"a": 1}')
