@@ -497,8 +497,18 @@ class SyncEngine:
     def _take_page(self, run: StreamRun, records: list[dict[str, Any]]) -> None:
         """Map records into the batch: :meth:`_take` for each, in one loop."""
         if run.mapping is None:
-            for record in records:
-                self._take(run, record)
+            key = run.primary_key[0] if len(run.primary_key) == 1 else "."
+            if "." in key:
+                for record in records:
+                    self._take(run, record)
+                return
+            append = run.buffer.append
+            for record in records:  # _key_of of one plain field
+                value = record.get(key) if type(record) is dict else None
+                if value is None:
+                    self._take(run, record)  # no primary key (a dead letter), or not a dict
+                else:
+                    append((value if type(value) is str else str(value), record))
             return
         output, append, take = run.mapping.compiled.output, run.buffer.append, self._take
         for record in records:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from connectors.sdk.connector import Connector
-from server.sync.engine import SyncEngine
+from server.sync.engine import StreamRun, SyncEngine
 from server.sync.manager import SyncManager
 from tests.support.api import Api
 from tests.support.record_source import (
@@ -236,3 +236,19 @@ def test_pages_make_the_batches_and_checkpoints_records_make(
     assert paged == one_by_one
     assert sum(records for records, _, _, _ in paged) == (37 if mapping else 40)
     assert sum(1 for _, _, state, _ in paged if state) == 9  # every 5 records, and the end
+
+
+@pytest.mark.parametrize("primary_key", [("id",), ("a.b",), ("id", "x"), ()])
+def test_a_raw_page_is_taken_as_its_records_are(primary_key: tuple[str, ...]) -> None:
+    """Without a mapping a page is keyed in one loop: the same batch and dead letters as one
+    ``_take`` per record."""
+    page: list[Any] = [{"id": "u1", "x": 1, "a": {"b": 2}}, {"id": 7}, {"id": None},
+                       {"x": 1}, {"id": "", "a": {"b": None}}, {"id": 2.5, "a": 3}]
+    engine = SyncEngine.__new__(SyncEngine)
+    by_page = StreamRun("s", None, None, primary_key, full_refresh=True)  # type: ignore[arg-type]
+    by_record = StreamRun("s", None, None, primary_key, full_refresh=True)  # type: ignore[arg-type]
+    engine._take_page(by_page, page)
+    for record in page:
+        engine._take(by_record, record)
+    assert by_page.buffer == by_record.buffer
+    assert by_page.dead == by_record.dead
