@@ -150,15 +150,16 @@ def begin_claimed(engine: SyncEngine, session: Session, execution: SyncExecution
     instance and breaker of their own (issue 6: 200 slots due together claimed, then began,
     the beginnings a second of the agent's CPU before the last sync's first request).
 
-    None, with nothing written: the breaker is open or the connector cannot be built; the
-    sync's own :func:`begin` deals with it as before. The claim wrote the owner and lease."""
+    None, with none of this written: the breaker is open or the connector cannot be built
+    (whatever the error); the sync's own :func:`begin` meets it as before, and the claim
+    stands. The claim wrote the owner and lease."""
     if recovery.blocked(session, instance, execution, execution.start_time) is not None:
         return None
     try:
         connector = build_connector(session, engine.registry, engine.vault, instance,
                                     **engine._context_options())
-    except ConnectorError:
-        return None
+    except Exception:  # noqa: BLE001 - whatever it is, begin meets it as before the claim
+        return None  # (a failure here must not undo the claim: the slot would be retried)
     emit(session, "sync.started", started, dedupe_key=f"sync.started:{execution.id}",
          instance_id=execution.instance_id)
     _write(session, execution, status=SyncStatus.RUNNING, start_time=utcnow())

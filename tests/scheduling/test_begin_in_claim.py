@@ -10,6 +10,7 @@ import threading
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, update
 
 from server.db.engine import make_session_factory
@@ -128,6 +129,22 @@ def test_an_open_breaker_leaves_the_start_to_the_sync(api: Api) -> None:
     assert claim.execution_id is not None
     assert claim.begun is None
     assert _counts(api, claim.execution_id) == ("pending", 0, 0)  # begin decides, as before
+
+
+def test_a_connector_that_cannot_be_built_leaves_the_claim_standing(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, schedule_id, slot = _schedule(api)
+
+    def broken(*_args: Any, **_kw: Any) -> Any:
+        raise RuntimeError("a connector bug")
+
+    monkeypatch.setattr(lifecycle, "build_connector", broken)
+    with make_session_factory(api.engine)() as session:
+        claim = claim_slot(session, schedule_id, slot, "a", utcnow(), LEASE, _begin(api))
+    assert claim.claimed  # the slot is taken once; the sync's begin meets the error
+    assert claim.execution_id is not None
+    assert claim.begun is None
+    assert _counts(api, claim.execution_id) == ("pending", 0, 0)
 
 
 def test_a_claim_begins_a_sync_only_if_a_place_is_free(api: Api) -> None:
