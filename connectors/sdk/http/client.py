@@ -51,6 +51,7 @@ from connectors.sdk.http.sending import Sender
 
 __all__ = ["IDEMPOTENT_METHODS", "HttpClient", "Page", "RetryPolicy"]
 
+_REMEMBERED = 256  # distinct hosts and paths a client remembers for its metrics
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 USER_AGENT = "SimpleTrust-Integrations/0.1 (+connector-sdk)"
 
@@ -147,6 +148,7 @@ class HttpClient:
             trust_env=False,
         )
         self._sender = Sender(self._client, transport)
+        self._where: dict[tuple[str, str], tuple[str, str]] = {}  # see _host_path
 
     @property
     def base_url(self) -> httpx.URL:
@@ -272,6 +274,7 @@ class HttpClient:
         error: str | None = None,
     ) -> None:
         target = response.request.url if response is not None else self._client.base_url.join(url)
+        host, path = self._host_path(target)
         sent = 0
         received = 0
         if response is not None:
@@ -280,8 +283,8 @@ class HttpClient:
         self.metrics.record(
             RequestMetric(
                 method=method,
-                host=target.host,
-                path=target.path,
+                host=host,
+                path=path,
                 status=response.status_code if response is not None else None,
                 latency_s=time.monotonic() - started,
                 bytes_sent=sent,
@@ -291,6 +294,18 @@ class HttpClient:
                 error=error,
             )
         )
+
+    def _host_path(self, url: httpx.URL) -> tuple[str, str]:
+        """``(url.host, url.path)``, remembered per raw host and path (each decodes its part
+        again per request, for a metric whose host and path rarely change)."""
+        ref = url._uri_reference
+        key = (ref.host, ref.path)
+        known = self._where.get(key)
+        if known is None:
+            if len(self._where) >= _REMEMBERED:
+                self._where.clear()
+            known = self._where[key] = (url.host, url.path)
+        return known
 
     async def get(self, url: str, **kwargs: Any) -> httpx.Response:
         return await self.request("GET", url, **kwargs)
