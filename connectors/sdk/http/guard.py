@@ -26,9 +26,8 @@ import ipaddress
 import os
 import socket
 import ssl
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpcore
 import httpx
@@ -192,32 +191,21 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self.connect_checked = connect_checked
         self._allowed: set[str] = set()  # address literals this policy allows (never changes)
 
-    def handle_async_request(self, request: httpx.Request
-                             ) -> Coroutine[Any, Any, httpx.Response]:
-        """The inner transport's ``handle_async_request(request)`` once the destination is
-        allowed (a refused one raises here).
-
-        A plain function returning the coroutine to await, not a coroutine of its own: every
-        request passes here, and each coroutine level is a call, a frame and a resumption per
-        request. Awaited at once, as httpx and the SDK client do, it behaves as one would."""
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         if url.scheme not in ("http", "https"):
             raise BlockedAddressError(f"Only http and https URLs are allowed, not {url.scheme!r}.")
         if not url.host:
             raise BlockedAddressError("The URL has no host.")
-        if not self.connect_checked:
-            return self._resolved_send(request)
-        if url.host not in self._allowed:
-            literal = _literal(url.host)
-            if literal is not None:
-                check_ip(literal, self.policy)
-                self._allowed.add(url.host)
-        return self._inner.handle_async_request(request)
-
-    async def _resolved_send(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        port = url.port or (443 if url.scheme == "https" else 80)
-        await resolve_and_check(url.host, port, self.policy)
+        if self.connect_checked:
+            if url.host not in self._allowed:
+                literal = _literal(url.host)
+                if literal is not None:
+                    check_ip(literal, self.policy)
+                    self._allowed.add(url.host)
+        else:
+            port = url.port or (443 if url.scheme == "https" else 80)
+            await resolve_and_check(url.host, port, self.policy)
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
