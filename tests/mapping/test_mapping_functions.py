@@ -215,8 +215,8 @@ def test_to_bool_custom_values_and_errors() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(5, "5"), (2.5, "2.5"), (True, "true"), ("x", "x"), ([1, {"b": 2, "a": 1}],
-                                                           '[1,{"a":1,"b":2}]')],
+    [(5, "5"), (2.5, "2.5"), (True, "true"), (False, "false"), ("x", "x"), ("", ""),
+     ([1, {"b": 2, "a": 1}], '[1,{"a":1,"b":2}]')],
 )
 def test_to_string(value: Any, expected: str) -> None:
     assert run(["to_string"], value) == expected

@@ -108,7 +108,15 @@ def _text(value: Any) -> str:
           description="Convert to text: numbers as written, booleans as true/false, "
           "arrays and objects as compact JSON, dates as ISO 8601.")
 def to_string(params: dict[str, Any], ctx: CompileContext) -> StepFn:
-    return lambda value, record: _text(value)
+    def run(value: Any, record: Any) -> str:
+        kind = type(value)  # exact types first, as _text would answer them
+        if kind is str:
+            return value  # type: ignore[no-any-return]
+        if kind is bool:
+            return "true" if value else "false"
+        return _text(value)
+
+    return run
 
 
 @register("lookup", category="convert", input=("string", "number", "integer", "boolean"),

@@ -129,7 +129,8 @@ def _epoch_iso(value: int) -> str:
         if len(_DATES) >= _DATES_KEPT:
             _DATES.clear()
         date = _DATES[days] = dt.date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
-    return date + _HOURS_MINUTES[second // 60] + _SECONDS_UTC[second % 60]
+    minute, second = divmod(second, 60)
+    return date + _HOURS_MINUTES[minute] + _SECONDS_UTC[second]
 
 
 @register("format_datetime", category="date", input=("datetime", "string"), output="string",
