@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import json
 import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +41,12 @@ def spec_of(row: DataMapping) -> MappingSpec:
 
 def default_mappings(connector_class: type) -> dict[str, MappingSpec]:
     """Default inbound mappings shipped beside a connector (``mappings/*.json``), by stream."""
-    package = connector_class.__module__.rsplit(".", 1)[0]
+    return dict(_package_defaults(connector_class.__module__.rsplit(".", 1)[0]))
+
+
+@functools.lru_cache(maxsize=256)
+def _package_defaults(package: str) -> dict[str, MappingSpec]:
+    """Read once per package: they ship with the code, and every sync start asked again."""
     found: dict[str, MappingSpec] = {}
     try:
         folder = importlib.resources.files(package).joinpath("mappings")
@@ -74,12 +81,34 @@ def resolve(
                 DataMappingVersion.mapping_id == row.id, DataMappingVersion.version == version))
             if stored is not None:
                 spec = MappingSpec.model_validate(stored.spec)
-        return ResolvedMapping(compile_mapping(spec), spec.target,
+        fingerprint = spec.fingerprint()
+        return ResolvedMapping(_compiled(spec, fingerprint), spec.target,
                                {"mapping_id": str(row.id), "name": row.name,
-                                "version": spec.version, "fingerprint": spec.fingerprint()})
+                                "version": spec.version, "fingerprint": fingerprint})
     default = default_mappings(connector_class).get(stream)
     if default is None:
         return None
-    return ResolvedMapping(compile_mapping(default), default.target,
+    fingerprint = default.fingerprint()
+    return ResolvedMapping(_compiled(default, fingerprint), default.target,
                            {"default": default.name, "version": default.version,
-                            "fingerprint": default.fingerprint()})
+                            "fingerprint": fingerprint})
+
+
+#: Compiled mappings by fingerprint (the spec's canonical JSON hashed): a CompiledMapping is
+#: immutable and thread-safe, and compiling one (analysis, generated code) cost ~0.8 ms of
+#: every sync's start, paid 200 times when 200 instances share a mapping and a schedule.
+_COMPILED: dict[str, CompiledMapping] = {}
+_COMPILED_MAX = 512
+_compiled_lock = threading.Lock()
+
+
+def _compiled(spec: MappingSpec, fingerprint: str) -> CompiledMapping:
+    found = _COMPILED.get(fingerprint)
+    if found is not None:
+        return found
+    compiled = compile_mapping(spec)  # raises MappingCompileError: nothing is cached
+    with _compiled_lock:
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.pop(next(iter(_COMPILED)))  # the oldest entry
+        _COMPILED[fingerprint] = compiled
+    return compiled
