@@ -4,6 +4,7 @@ on both databases."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from connectors.builtin.github import GitHubConnector
 from server.db.engine import make_session_factory
@@ -27,7 +28,7 @@ def test_a_mapping_is_compiled_once_per_version(api: Api) -> None:
     assert again.compiled is first.compiled  # the same spec: not compiled again
     assert first.reference["version"] == 1
 
-    fields = [dict(f) for f in IDENTITY_MAPPING["field_mappings"]]
+    fields: list[Any] = list(IDENTITY_MAPPING["field_mappings"])
     fields[1] = {"target": "username", "source": "login", "steps": ["upper"]}
     changed = api.put(f"/mappings/{created.json()['id']}", {"field_mappings": fields})
     assert changed.status_code == 200, changed.text
