@@ -25,8 +25,9 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, KeysView
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.sdk import (
@@ -156,6 +157,27 @@ class OpenedStream:
 #: is written again after it: a lock the batch before needs and this one holds (none is known:
 #: see _write_transaction) would otherwise be a deadlock PostgreSQL cannot see.
 TURN_TIMEOUT = 30.0
+#: :func:`store.refresh_statistics` never analyses after this many records or fewer; below
+#: it the check is not made (a query, and a transaction of its own after the batch's commit,
+#: at the end of every small sync: 200 of them ending together, issue 6).
+ANALYZE_FLOOR = 1000
+_EXECUTIONS = cast(Table, SyncExecution.__table__)
+#: A batch's read of its execution (owner, counts so far, cancel) and its update of the
+#: counts and lease: plain statements, built once. As an ORM load (populate_existing) and a
+#: unit-of-work flush at the commit they were most of the final batch's own statements'
+#: agent CPU, at the end of every sync (issue 6). Nothing hooks into an execution's flush.
+_LOCK_EXECUTION = (select(_EXECUTIONS.c.agent_id, _EXECUTIONS.c.stats,
+                          _EXECUTIONS.c.cancel_requested)
+                   .where(_EXECUTIONS.c.id == bindparam("eid"))
+                   .with_for_update(key_share=True))
+_COUNTED = (update(_EXECUTIONS).where(_EXECUTIONS.c.id == bindparam("eid"))
+            .values(stats=bindparam("counts"), records_processed=bindparam("records"),
+                    success_count=bindparam("success"), error_count=bindparam("errors"),
+                    lease_expires_at=bindparam("lease")))
+#: A full refresh's seen keys, dropped at its end: built once (as ``session.query(...)
+#: .delete()`` it was built and compiled anew at every sync's end).
+_FORGET_SEEN = delete(cast(Table, SyncSeenKey.__table__)).where(
+    cast(Table, SyncSeenKey.__table__).c.sync_id == bindparam("sid"))
 
 
 class _Turn:
@@ -662,17 +684,15 @@ class SyncEngine:
             if final and run.full_refresh:
                 if not run.started_empty:
                     counts.deleted = store.mark_unseen_deleted(session, run.scope)
-                session.query(SyncSeenKey).filter(
-                    SyncSeenKey.sync_id == execution_id).delete(synchronize_session=False)
+                session.connection().execute(_FORGET_SEEN, {"sid": execution_id})
             if state is not None:
                 self._save_state(session, execution_id, run, state)
             # FOR NO KEY UPDATE, not FOR UPDATE: the batch after this one already holds KEY
             # SHARE on the row (its samples' and dead letters' foreign keys) while it waits for
             # this one to commit; FOR UPDATE would wait for it in turn.
-            execution = session.get(SyncExecution, execution_id,
-                                    with_for_update={"key_share": True}, populate_existing=True)
-            assert execution is not None
-            if execution.agent_id not in (None, self.agent_id):
+            agent_id, stats, cancel = session.connection().execute(
+                _LOCK_EXECUTION, {"eid": execution_id}).one()
+            if agent_id not in (None, self.agent_id):
                 raise LeaseLost(execution_id)  # rolls the batch back: the new owner writes it
             raw = store.Counts()
             raw.add(counts)
@@ -680,8 +700,9 @@ class SyncEngine:
             counts.unchanged -= absorbed
             run.reread -= absorbed
             run.counts.add(counts)
-            self._count(execution, run, total, final=final)
-            cancel = execution.cancel_requested
+            counted: dict[str, Any] = {"eid": execution_id, "counts": stats}
+            self._count(counted, run, total, final=final)
+            session.connection().execute(_COUNTED, counted)
             session.commit()
             run.committed(raw, dead_ids, checkpoint=state is not None or final)
             if turn is not None:
@@ -690,16 +711,17 @@ class SyncEngine:
             # While the stream is fresh no batch looks rows up, so nothing needs statistics:
             # one ANALYZE when it stops being fresh (a collision) or at its end, where a load
             # used to run one each time the table doubled (~0.2 s each at 200,000 rows).
-            if (not run.fresh or final) and store.refresh_statistics(
-                    session, run.written_since_analyze):
+            if (not run.fresh or final) and run.written_since_analyze > ANALYZE_FLOOR \
+                    and store.refresh_statistics(session, run.written_since_analyze):
                 session.commit()
                 run.written_since_analyze = 0
-            return cancel
+            return bool(cancel)
 
-    def _count(self, execution: SyncExecution, run: StreamRun, total: store.Counts, *,
+    def _count(self, counted: dict[str, Any], run: StreamRun, total: store.Counts, *,
                final: bool) -> None:
-        """The execution's counts (per stream and overall) and lease, after a batch."""
-        stats = dict(execution.stats or {})
+        """The execution's counts (per stream and overall) and lease after a batch, from the
+        stats it had (``counted["counts"]``): the values of :data:`_COUNTED`, into ``counted``."""
+        stats = dict(counted["counts"] or {})
         per_stream = dict(stats.get("streams") or {})
         per_stream[run.name] = {**run.counts.as_dict(), "entity_type": run.scope.entity_type,
                                 "done": final}
@@ -708,12 +730,9 @@ class SyncEngine:
         overall.add(total)
         overall.add(run.counts)
         stats.update(overall.as_dict())
-        execution.stats = stats
-        execution.records_processed = (overall.created + overall.updated + overall.unchanged
-                                       + overall.failed)
-        execution.success_count = overall.created + overall.updated + overall.unchanged
-        execution.error_count = overall.failed
-        execution.lease_expires_at = utcnow() + self.lease
+        success = overall.created + overall.updated + overall.unchanged
+        counted.update(counts=stats, records=success + overall.failed, success=success,
+                       errors=overall.failed, lease=utcnow() + self.lease)
 
     @staticmethod
     def _save_state(session: Session, execution_id: uuid.UUID, run: StreamRun,

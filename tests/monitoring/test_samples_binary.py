@@ -67,8 +67,10 @@ def test_unexpected_values_go_the_text_way() -> None:
         method="GET", host="h", path="/p", status=200, latency_s=0.01, bytes_sent=1,
         bytes_received=2, attempt=1))
     assert samples._copy_binary([row]) is not None
-    for odd in ({"records": 10**20}, {"status_code": True}, {"instance_id": str(instance_id)},
-                {"duration_ms": 5}, {"ok": 1}, {"error_category": b"x"}, {"sync_id": {}}):
+    odds: list[dict[str, Any]] = [
+        {"records": 10**20}, {"status_code": True}, {"instance_id": str(instance_id)},
+        {"duration_ms": 5}, {"ok": 1}, {"error_category": b"x"}, {"sync_id": {}}]
+    for odd in odds:
         assert samples._copy_binary([row, dict(row, **odd)]) is None, odd
     with pytest.raises(ValueError, match="naive"):
         samples._copy_binary([dict(row, recorded_at=dt.datetime(2026, 1, 2))])
