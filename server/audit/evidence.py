@@ -27,6 +27,10 @@ CLOCK_MARGIN = dt.timedelta(minutes=10)
 CHUNK, PREFIX = 10_000, 2
 #: Prefix groups PostgreSQL sends per fetch (each a 256th of the hashes).
 ROWS_PER_FETCH = 4
+#: Up to this many records processed, PostgreSQL's groups are fetched at once (~65 bytes a
+#: record, 650 KB at most): a 240-record sync's ~150 groups took ~40 fetches, each a round
+#: trip waiting for the interpreter lock again while a fleet of syncs ended together.
+FETCH_AT_ONCE = 10_000
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,14 @@ def written_by(session: Session, execution: SyncExecution) -> WrittenDigest:
         assert execution.start_time is not None
         params.update(types=types, since=execution.start_time - CLOCK_MARGIN)
     postgresql = session.get_bind().dialect.name == "postgresql"
-    stmt = _digest_query(execution.instance_id is not None, narrowed, postgresql)
+    small = postgresql and (execution.records_processed or 0) <= FETCH_AT_ONCE
+    stmt = _digest_query(execution.instance_id is not None, narrowed, postgresql, small)
     h = hashlib.sha256()
     count = 0
     if postgresql:
-        # A few rows at a time (server-side cursor): together the rows hold every hash, ~65
-        # bytes per record, which read at once made the agent's memory grow with the sync.
+        # A few rows at a time (server-side cursor) unless the sync is small: together the
+        # rows hold every hash, ~65 bytes per record, which read at once made the agent's
+        # memory grow with the sync.
         rows = session.connection().execute(stmt, params)
         for n, joined in rows:
             h.update(joined.encode("ascii"))
@@ -78,7 +84,8 @@ def written_by(session: Session, execution: SyncExecution) -> WrittenDigest:
 
 
 @functools.cache
-def _digest_query(by_instance: bool, narrowed: bool, postgresql: bool) -> Select[Any]:
+def _digest_query(by_instance: bool, narrowed: bool, postgresql: bool, small: bool = False
+                  ) -> Select[Any]:
     """The hashes' query, built once per shape (a statement built anew at every sync's end
     cost more CPU than running it, issue 6); the values are bound at execution."""
     current = select(EvidenceRecord.content_hash.label("h")).where(
@@ -102,7 +109,7 @@ def _digest_query(by_instance: bool, narrowed: bool, postgresql: bool) -> Select
         parts = select(func.count(), func.string_agg(
             both.c.h.concat("\n"), aggregate_order_by(literal(""), both.c.h.collate("C")))
         ).group_by(prefix).order_by(prefix)
-        return parts.execution_options(yield_per=ROWS_PER_FETCH)
+        return parts if small else parts.execution_options(yield_per=ROWS_PER_FETCH)
     ordered = select(both.c.h).order_by(literal_column("h"))
     return ordered.execution_options(yield_per=CHUNK)
 
