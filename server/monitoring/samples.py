@@ -20,6 +20,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from connectors.sdk.http.metrics import HttpMetrics, RequestMetric
+from server.db import binary_copy
 from server.db.models import MetricSample, SampleKind, SyncExecution, SyncStatus
 from server.db.types import utcnow
 
@@ -170,19 +171,13 @@ def write(session: Session, rows: list[dict[str, Any]]) -> None:
 
 _COPY_BINARY = f"{_COPY} (FORMAT BINARY)"
 _values = itemgetter(*COLUMNS)
-#: Binary COPY's signature, flags and header extension length; its trailer; a NULL field.
-_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_BINARY_TRAILER = b"\xff\xff"
-_NULL = b"\xff\xff\xff\xff"
 #: A row's field count (14) and its id's length (16).
 _ROW_HEAD = b"\x00\x0e\x00\x00\x00\x10"
 #: recorded_at (int8 microseconds since 2000-01-01 UTC), duration_ms (float8), ok,
 #: unavailable, throttled (bool), each after its length.
 _MIDDLE = struct.Struct("!iqidi?i?i?").pack
-_LENGTH = struct.Struct("!i").pack
 _INT4 = struct.Struct("!ii").pack
 _THREE_INT4 = struct.Struct("!iiiiii").pack
-_PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 def _binary_shared(instance: Any, sync: Any, kind: Any) -> bytes | None:
@@ -190,15 +185,14 @@ def _binary_shared(instance: Any, sync: Any, kind: Any) -> bytes | None:
     fields = []
     for value in (instance, sync):
         if value is None:
-            fields.append(_NULL)
+            fields.append(binary_copy.NULL)
         elif type(value) is uuid.UUID:
-            fields.append(b"\x00\x00\x00\x10" + value.bytes)
+            fields.append(binary_copy.uuid_field(value))
         else:
             return None
     if type(kind) is not SampleKind and type(kind) is not str:
         return None
-    encoded = str(kind).encode()
-    fields.append(_LENGTH(len(encoded)) + encoded)
+    fields.append(binary_copy.text(str(kind)))
     return b"".join(fields)
 
 
@@ -208,10 +202,10 @@ def _copy_binary(rows: list[dict[str, Any]]) -> bytes | None:
     sync, written at its end). None if a value is not of the type each column expects
     (:func:`_copy_text` then writes them as before, errors and all)."""
     shared: dict[tuple[Any, Any, Any], bytes] = {}
-    parts = [_BINARY_HEADER]
+    parts = [binary_copy.HEADER]
     append = parts.append
-    middle, int4, three, length = _MIDDLE, _INT4, _THREE_INT4, _LENGTH
-    epoch, null = _PG_EPOCH, _NULL
+    middle, int4, three = _MIDDLE, _INT4, _THREE_INT4
+    micros, text, null = binary_copy.micros, binary_copy.text, binary_copy.NULL
     try:
         for row in rows:
             (id_, instance, sync, kind, at, duration, ok, unavailable, throttled, status,
@@ -229,9 +223,6 @@ def _copy_binary(rows: list[dict[str, Any]]) -> bytes | None:
                     or type(sent) is not int or type(received) is not int
                     or type(records) is not int):
                 return None
-            if at.tzinfo is None:
-                raise ValueError("naive datetime in a metric sample; attach a time zone")
-            delta = at - epoch
             if status is None:
                 code = null
             elif type(status) is int:
@@ -241,19 +232,16 @@ def _copy_binary(rows: list[dict[str, Any]]) -> bytes | None:
             if category is None:
                 tail = null
             elif type(category) is str:
-                encoded = category.encode()
-                tail = length(len(encoded)) + encoded
+                tail = text(category)
             else:
                 return None
             append(b"".join((
                 _ROW_HEAD, id_.bytes, same,
-                middle(8, (delta.days * 86_400 + delta.seconds) * 1_000_000
-                       + delta.microseconds, 8, duration, 1, ok, 1, unavailable, 1,
-                       throttled),
+                middle(8, micros(at), 8, duration, 1, ok, 1, unavailable, 1, throttled),
                 code, three(4, sent, 4, received, 4, records), tail)))
     except (struct.error, OverflowError, TypeError):  # out of int4 range, unhashable: as
         return None  # text, which PostgreSQL refuses or reads as before
-    append(_BINARY_TRAILER)
+    append(binary_copy.TRAILER)
     return b"".join(parts)
 
 

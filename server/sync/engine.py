@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, KeysView
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.sdk import (
@@ -47,7 +47,6 @@ from server.db.models import (
     LogType,
     StreamState,
     SyncExecution,
-    SyncSeenKey,
     SyncStatus,
 )
 from server.db.types import utcnow
@@ -157,10 +156,6 @@ class OpenedStream:
 #: is written again after it: a lock the batch before needs and this one holds (none is known:
 #: see _write_transaction) would otherwise be a deadlock PostgreSQL cannot see.
 TURN_TIMEOUT = 30.0
-#: :func:`store.refresh_statistics` never analyses after this many records or fewer; below
-#: it the check is not made (a query, and a transaction of its own after the batch's commit,
-#: at the end of every small sync: 200 of them ending together, issue 6).
-ANALYZE_FLOOR = 1000
 _EXECUTIONS = cast(Table, SyncExecution.__table__)
 #: A batch's read of its execution (owner, counts so far, cancel) and its update of the
 #: counts and lease: plain statements, built once. As an ORM load (populate_existing) and a
@@ -174,10 +169,6 @@ _COUNTED = (update(_EXECUTIONS).where(_EXECUTIONS.c.id == bindparam("eid"))
             .values(stats=bindparam("counts"), records_processed=bindparam("records"),
                     success_count=bindparam("success"), error_count=bindparam("errors"),
                     lease_expires_at=bindparam("lease")))
-#: A full refresh's seen keys, dropped at its end: built once (as ``session.query(...)
-#: .delete()`` it was built and compiled anew at every sync's end).
-_FORGET_SEEN = delete(cast(Table, SyncSeenKey.__table__)).where(
-    cast(Table, SyncSeenKey.__table__).c.sync_id == bindparam("sid"))
 
 
 class _Turn:
@@ -519,11 +510,11 @@ class SyncEngine:
     def _take_page(self, run: StreamRun, records: list[dict[str, Any]]) -> None:
         """Map records into the batch: :meth:`_take` for each, in one loop."""
         if run.mapping is None:
-            key = run.primary_key[0] if len(run.primary_key) == 1 else "."
-            if "." in key:
+            if len(run.primary_key) != 1 or "." in run.primary_key[0]:
                 for record in records:
                     self._take(run, record)
                 return
+            key = run.primary_key[0]
             append = run.buffer.append
             for record in records:  # _key_of of one plain field
                 value = record.get(key) if type(record) is dict else None
@@ -684,7 +675,7 @@ class SyncEngine:
             if final and run.full_refresh:
                 if not run.started_empty:
                     counts.deleted = store.mark_unseen_deleted(session, run.scope)
-                session.connection().execute(_FORGET_SEEN, {"sid": execution_id})
+                store.forget_seen(session, execution_id)
             if state is not None:
                 self._save_state(session, execution_id, run, state)
             # FOR NO KEY UPDATE, not FOR UPDATE: the batch after this one already holds KEY
@@ -711,8 +702,8 @@ class SyncEngine:
             # While the stream is fresh no batch looks rows up, so nothing needs statistics:
             # one ANALYZE when it stops being fresh (a collision) or at its end, where a load
             # used to run one each time the table doubled (~0.2 s each at 200,000 rows).
-            if (not run.fresh or final) and run.written_since_analyze > ANALYZE_FLOOR \
-                    and store.refresh_statistics(session, run.written_since_analyze):
+            if (not run.fresh or final) and store.refresh_statistics(
+                    session, run.written_since_analyze):
                 session.commit()
                 run.written_since_analyze = 0
             return bool(cancel)

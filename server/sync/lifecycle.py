@@ -13,7 +13,7 @@ import functools
 import uuid
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, Update, bindparam, delete, update
+from sqlalchemy import Table, Update, bindparam, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -24,7 +24,6 @@ from server.db.models import (
     IntegrationInstance,
     LogType,
     SyncExecution,
-    SyncSeenKey,
     SyncStatus,
 )
 from server.db.types import utcnow
@@ -47,11 +46,8 @@ Begun = tuple[Connector[Any] | None, list[str], dict[str, store.Counts], SyncSta
 _begun: dict[uuid.UUID, Begun] = {}
 
 
-_SEEN = cast(Table, SyncSeenKey.__table__)
 _INSTANCES = cast(Table, IntegrationInstance.__table__)
 _EXECUTIONS = cast(Table, SyncExecution.__table__)
-#: Built once, like the statements below (one built per call computes its cache key anew).
-_FORGET_SEEN = delete(_SEEN).where(_SEEN.c.sync_id == bindparam("sid"))
 _CONNECTED = (update(_INSTANCES).where(_INSTANCES.c.id == bindparam("iid"))
               .values(last_connected=bindparam("now"), updated_at=bindparam("now")))
 
@@ -203,7 +199,7 @@ def finish(
             reason = (error or {}).get("message", "unknown error")
             log_type, message = LogType.ERROR, f"sync failed: {reason}"
         if status != SyncStatus.FAILED:  # a failed sync keeps them for its retry
-            session.connection().execute(_FORGET_SEEN, {"sid": execution_id})
+            store.forget_seen(session, execution_id)
         # The audit entry carries a digest of the content hashes this sync wrote.
         written = audit.written_by(session, execution)
         activity.record_now(session, f"sync.{status.value}", message, log_type=log_type,

@@ -14,7 +14,6 @@ instead of touching a random page per row.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -23,14 +22,27 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import and_, exists, insert, not_, or_, select, text, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    not_,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from server.db import binary_copy
 from server.db.models import EvidenceRecord, EvidenceRecordVersion, SyncSeenKey
 from server.db.models.records import RecordProvenance
 from server.db.types import utcnow
@@ -201,35 +213,11 @@ _COPY_NEW = ("COPY evidence_records (id, external_id, data, content_hash, instan
 _ROOM_FOR_NEW = ("SELECT set_config('work_mem', CAST(greatest(pg_size_bytes("
                  "current_setting('work_mem')), {}) / 1024 AS text) || 'kB', true)")
 _TRANSITION_BASE = 4 << 20
-#: Binary COPY's signature, flags and header extension length; its trailer.
-_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_BINARY_TRAILER = b"\xff\xff"
-_INT4 = struct.Struct("!i").pack
 #: The end of a row's id (10 bytes) and the length of its external id.
 _ID_AND_LENGTH = struct.Struct("!10si").pack
-_PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 #: Per 10 random bytes of an id: keep the version (7) and variant (10xx) bits' neighbours.
 _ID_AND = bytes((0x0F, 0xFF, 0x3F)) + b"\xff" * 7
 _ID_OR = bytes((0x70, 0x00, 0x80)) + bytes(7)
-
-
-def _binary_text(value: str) -> bytes:
-    encoded = value.encode()
-    return _INT4(len(encoded)) + encoded
-
-
-def _binary_uuid(value: uuid.UUID) -> bytes:
-    return b"\x00\x00\x00\x10" + value.bytes
-
-
-def _binary_timestamp(value: dt.datetime) -> bytes:
-    """A timestamptz in binary COPY: microseconds since 2000-01-01 UTC."""
-    if value.tzinfo is None:  # the model stores aware UTC times only (server.db.types)
-        raise ValueError("a naive datetime has no place in the evidence store")
-    delta = value - _PG_EPOCH
-    return b"\x00\x00\x00\x08" + (
-        (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    ).to_bytes(8, "big", signed=True)
 
 
 def _random_id_tails(count: int) -> bytes:
@@ -280,14 +268,14 @@ def _insert_records(session: Session, scope: Scope, rows: list[_NewRecord],
     # Field count (14), the id's length (16) and its first 6 bytes: the milliseconds.
     head = b"\x00\x0e\x00\x00\x00\x10" + (time.time_ns() // 1_000_000).to_bytes(6, "big")
     tails = _random_id_tails(len(rows))
-    stamp = _binary_timestamp(now)
+    stamp = binary_copy.timestamp(now)
     shared = b"".join((
-        _binary_uuid(scope.instance_id), _binary_text(scope.entity_type),
-        _binary_text(scope.stream), b"\x00\x00\x00\x04\x00\x00\x00\x01",
-        _binary_text("created"), _binary_uuid(scope.sync_id), b"\x00\x00\x00\x01\x00",
-        stamp, stamp, _binary_uuid(provenance_id)))
-    id_and_length, int4 = _ID_AND_LENGTH, _INT4
-    lines = [_BINARY_HEADER]
+        binary_copy.uuid_field(scope.instance_id), binary_copy.text(scope.entity_type),
+        binary_copy.text(scope.stream), b"\x00\x00\x00\x04\x00\x00\x00\x01",
+        binary_copy.text("created"), binary_copy.uuid_field(scope.sync_id),
+        b"\x00\x00\x00\x01\x00", stamp, stamp, binary_copy.uuid_field(provenance_id)))
+    id_and_length, int4 = _ID_AND_LENGTH, binary_copy.length
+    lines = [binary_copy.HEADER]
     append = lines.append
     j = 0
     # Per record: id, external id, data (jsonb's binary form: version 1, then the JSON
@@ -298,7 +286,7 @@ def _insert_records(session: Session, scope: Scope, rows: list[_NewRecord],
             head, id_and_length(tails[j:j + 10], len(ext_bytes)), ext_bytes,
             int4(len(encoded) + 1), encoded, digest.encode(), shared))
         j += 10
-    append(_BINARY_TRAILER)
+    append(binary_copy.TRAILER)
     payload = b"".join(lines)
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     # Three messages: before, COPY, then (the writer thread waits for the GIL after every
@@ -329,6 +317,16 @@ def _insert_seen(session: Session, sync_id: uuid.UUID, record_ids: list[uuid.UUI
         return
     rows = [{"sync_id": sync_id, "record_id": rid} for rid in record_ids]
     session.execute(sqlite.insert(SyncSeenKey).on_conflict_do_nothing(), rows)
+
+
+_SEEN = cast(Table, SyncSeenKey.__table__)
+#: Built once (a statement built per call computes its cache key anew, at every sync's end).
+_FORGET_SEEN = delete(_SEEN).where(_SEEN.c.sync_id == bindparam("sid"))
+
+
+def forget_seen(session: Session, sync_id: uuid.UUID) -> None:
+    """Drop the seen-key notes of a full refresh (its end, or its sync's)."""
+    session.connection().execute(_FORGET_SEEN, {"sid": sync_id})
 
 
 Existing = tuple[uuid.UUID, str, int, bool]
@@ -522,6 +520,10 @@ _ANALYZED = ("external_id", "instance_id", "entity_type", "is_deleted", "stream"
              "last_sync_id", "last_change", "updated_at")
 
 
+#: Records written since the last ANALYZE at or below which none is run.
+ANALYZE_FLOOR = 1000
+
+
 def refresh_statistics(session: Session, written_since: int) -> bool:
     """ANALYZE the evidence table on PostgreSQL when it has grown by more than it held.
 
@@ -529,12 +531,14 @@ def refresh_statistics(session: Session, written_since: int) -> bool:
     instance's rows for every batch lookup, which makes a large first load quadratic.
     Re-analysing each time the table doubles costs a handful of ANALYZEs per load.
     """
-    if not _is_postgres(session):
+    # At or below the floor nothing is analysed, so the estimate is not even read: a small
+    # sync's end (200 of them ending together, issue 6) would pay a query for nothing.
+    if written_since <= ANALYZE_FLOOR or not _is_postgres(session):
         return False
     estimate = session.execute(
         select(text("reltuples")).select_from(text("pg_class"))
         .where(text("relname = 'evidence_records'"))).scalar() or 0
-    if written_since <= max(1000.0, float(estimate)):
+    if written_since <= float(estimate):
         return False
     # The columns the sync's queries filter on: the JSON columns cost most of a full ANALYZE
     # and no query of the write path reads their statistics (autovacuum analyses them later).

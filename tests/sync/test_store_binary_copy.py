@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from server.db import binary_copy
 from server.db.engine import make_session_factory
 from server.db.models import EvidenceRecord
 from server.db.models.records import RecordProvenance
@@ -98,9 +99,9 @@ def test_binary_timestamps_count_microseconds_from_2000() -> None:
              dt.datetime(2026, 11, 27, 1, 2, 3, 456789, dt.UTC): 849_056_523_456_789,
              dt.datetime(2000, 1, 1, 2, tzinfo=dt.timezone(dt.timedelta(hours=2))): 0}
     for value, micros in cases.items():
-        assert store._binary_timestamp(value) == struct.pack("!iq", 8, micros)
+        assert binary_copy.timestamp(value) == struct.pack("!iq", 8, micros)
     with pytest.raises(ValueError):
-        store._binary_timestamp(dt.datetime(2000, 1, 1))
+        binary_copy.timestamp(dt.datetime(2000, 1, 1))
 
 
 def test_random_id_tails_carry_the_version_and_variant_bits() -> None:

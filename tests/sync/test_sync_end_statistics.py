@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import event, text
 
 from server.db.engine import make_session_factory
-from server.sync import engine, store
+from server.sync import store
 from tests.support.api import Api
 from tests.support.record_source import Source, generic_rest_config, serve_source
 
@@ -20,9 +20,9 @@ def test_no_analyze_at_or_below_the_floor(api: Api) -> None:
         # enough to analyse it, except at or below the floor.
         session.execute(text("TRUNCATE evidence_records CASCADE"))
         session.commit()
-        assert not store.refresh_statistics(session, engine.ANALYZE_FLOOR)
+        assert not store.refresh_statistics(session, store.ANALYZE_FLOOR)
         session.rollback()
-        assert store.refresh_statistics(session, engine.ANALYZE_FLOOR + 1)
+        assert store.refresh_statistics(session, store.ANALYZE_FLOOR + 1)
         session.rollback()
 
 
