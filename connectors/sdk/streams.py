@@ -212,41 +212,13 @@ class Stream(ABC):
     ) -> AsyncIterator[ReadMessage]:
         """Records and checkpoints. Override only for state that is not a record cursor
         (e.g. the files already imported); then emit your own :class:`StateMessage`s."""
-        incremental = self._mode(sync_mode) is SyncMode.INCREMENTAL
-        saved = dict(state or {}).get("cursor") if incremental else None
-        paged = type(self).read_pages is not Stream.read_pages
         name = self.name
-        if not self.cursor_field:  # no state to track: only records, then the empty state
-            if paged:
-                async for page in self.read_pages(saved):
-                    for record in page:
-                        yield RecordMessage(name, record if type(record) is dict
-                                            else dict(record))
+        async for item in self._read_runs(state, sync_mode):
+            if isinstance(item, list):
+                for record in item:
+                    yield RecordMessage(name, record)
             else:
-                async for record in self.read_records(saved):
-                    yield RecordMessage(name, dict(record))
-            yield StateMessage(name, {})
-            return
-        boundary = set(dict(state or {}).get("boundary_keys") or []) if incremental else set()
-        tracker = _CursorTracker(saved, boundary if saved is not None else set())
-        count = 0
-        records = _flat(self.read_pages(saved)) if paged else self.read_records(saved)
-        cursor_field = self.cursor_field
-        async for record in records:
-            data = record if paged and type(record) is dict else dict(record)
-            value = get_path(data, cursor_field)
-            key = self.record_key(data)
-            if incremental and saved is not None and value is not None:
-                order = cursor_sort_key(value)
-                saved_order = cursor_sort_key(saved)
-                if order < saved_order or (order == saved_order and key in boundary):
-                    continue  # read in an earlier run
-            tracker.see(value, key)
-            yield RecordMessage(name, data)
-            count += 1
-            if self.is_sorted and count % self.checkpoint_interval == 0:
-                yield StateMessage(name, tracker.state())
-        yield StateMessage(name, tracker.state())
+                yield item
 
     async def read_paged(
         self, state: Mapping[str, Any] | None = None, sync_mode: SyncMode | None = None
@@ -263,13 +235,31 @@ class Stream(ABC):
             async for message in self.read(state, sync_mode):
                 yield message
             return
+        async for item in self._read_runs(state, sync_mode):
+            yield item
+
+    async def _dict_pages(self, cursor: Any | None) -> AsyncIterator[list[dict[str, Any]]]:
+        """The records as lists of dicts: :meth:`read_pages`' pages when the stream reads
+        pages, else each record of :meth:`read_records` (copied) on its own."""
+        if type(self).read_pages is not Stream.read_pages:
+            async for page in self.read_pages(cursor):
+                if page:
+                    yield _dicts(page)
+        else:
+            async for record in self.read_records(cursor):
+                yield [dict(record)]
+
+    async def _read_runs(
+        self, state: Mapping[str, Any] | None, sync_mode: SyncMode | None
+    ) -> AsyncIterator[list[dict[str, Any]] | StateMessage]:
+        """What :meth:`read` and :meth:`read_paged` read: runs of records, each run followed
+        by a checkpoint where one is due, records already read in an earlier run dropped."""
         incremental = self._mode(sync_mode) is SyncMode.INCREMENTAL
         saved = dict(state or {}).get("cursor") if incremental else None
         name = self.name
-        if not self.cursor_field:
-            async for page in self.read_pages(saved):
-                if page:
-                    yield _dicts(page)
+        if not self.cursor_field:  # no state to track: only records, then the empty state
+            async for page in self._dict_pages(saved):
+                yield page
             yield StateMessage(name, {})
             return
         boundary = set(dict(state or {}).get("boundary_keys") or []) if incremental else set()
@@ -281,10 +271,9 @@ class Stream(ABC):
         saved_order = cursor_sort_key(saved) if filtering else None
         key_of = self._key_function()
         seen = tracker.seen
-        async for page in self.read_pages(saved):
+        async for page in self._dict_pages(saved):
             out: list[dict[str, Any]] = []
-            for record in page:
-                data = record if type(record) is dict else dict(record)
+            for data in page:
                 value = (data.get(cursor_field) if "." not in cursor_field
                          else get_path(data, cursor_field))
                 key = key_of(data)
@@ -320,13 +309,6 @@ def _dicts(page: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [record if type(record) is dict else dict(record) for record in page]
 
 
-async def _flat(pages: AsyncIterator[Sequence[Mapping[str, Any]]]
-                ) -> AsyncIterator[Mapping[str, Any]]:
-    async for page in pages:
-        for record in page:
-            yield record
-
-
 class _CursorTracker:
     """Greatest cursor value seen, and the keys of the records that carry it."""
 
@@ -335,13 +317,8 @@ class _CursorTracker:
         self.order = None if cursor is None else cursor_sort_key(cursor)
         self.keys = set(keys)
 
-    def see(self, value: Any | None, key: str) -> None:
-        if value is None:
-            return
-        self.seen(value, cursor_sort_key(value), key)
-
     def seen(self, value: Any, order: tuple[int, Any], key: str) -> None:
-        """``see`` of a value that is not None and its ``cursor_sort_key``."""
+        """A record with cursor ``value`` (not None), its ``cursor_sort_key`` and its key."""
         if self.order is None or order > self.order:
             self.cursor, self.order, self.keys = value, order, {key}
         elif order == self.order:
