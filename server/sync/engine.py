@@ -27,7 +27,18 @@ from collections.abc import Callable, Iterator, KeysView
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import (
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.sdk import (
@@ -42,6 +53,7 @@ from connectors.sdk.auth.oauth import OAuth2Auth
 from connectors.sdk.connector import Connector
 from connectors.sdk.http import RetryPolicy
 from server.db.models import (
+    DataMapping,
     DeadLetter,
     IntegrationInstance,
     LogType,
@@ -56,7 +68,13 @@ from server.monitoring.config import MonitoringConfig
 from server.services import activity
 from server.services.registry import Registry
 from server.sync import collector, lifecycle, store
-from server.sync.mappings import ResolvedMapping, resolve
+from server.sync.mappings import (
+    ResolvedMapping,
+    StoredMapping,
+    active_inbound_id,
+    default_entity,
+    resolve_stored,
+)
 from server.sync.runtime import build_connector
 from server.vault import Vault
 
@@ -169,6 +187,41 @@ _COUNTED = (update(_EXECUTIONS).where(_EXECUTIONS.c.id == bindparam("eid"))
             .values(stats=bindparam("counts"), records_processed=bindparam("records"),
                     success_count=bindparam("success"), error_count=bindparam("errors"),
                     lease_expires_at=bindparam("lease")))
+
+
+_INSTANCES = cast(Table, IntegrationInstance.__table__)
+_STATES = cast(Table, StreamState.__table__)
+
+
+def _open_statement() -> Select[Any]:
+    """What a stream's open reads, in one statement: the execution's options and mapping
+    versions, its instance's name, the stream's saved state, the instance's active inbound
+    mapping of the stream (outer joined by :func:`mappings.active_inbound_id`), and whether
+    records of the entity it writes are stored (the mapping row's target, else
+    ``:fallback``: the connector's default mapping's or the raw entity), with that entity
+    (``checked_entity``) so the caller can tell when the mapping it runs writes another."""
+    e, i, s = _EXECUTIONS.c, _INSTANCES.c, _STATES.c
+    m = cast(Table, DataMapping.__table__).alias("m")
+    stream = bindparam("stream", type_=String())
+    checked = case((m.c.id.is_(None), bindparam("fallback", type_=String())),
+                   (func.coalesce(m.c.target, "") == "", literal("unknown")),
+                   else_=m.c.target)
+    joined = (_EXECUTIONS.join(_INSTANCES, i.id == e.instance_id)
+              .outerjoin(_STATES, and_(s.instance_id == e.instance_id, s.stream == stream))
+              .outerjoin(m, m.c.id == active_inbound_id(e.instance_id, stream)
+                         .correlate(_EXECUTIONS)))
+    return (select(e.id, e.instance_id, e.options, e.mapping_versions,
+                   i.name.label("instance_name"), s.instance_id.label("state_found"), s.state,
+                   s.sync_id.label("state_sync_id"),
+                   *(m.c[name].label(f"m_{name}") for name in StoredMapping._fields),
+                   checked.label("checked_entity"),
+                   store.holds_records(e.instance_id, checked).label("held"))
+            .select_from(joined).where(e.id == bindparam("eid")))
+
+
+_OPEN = _open_statement()
+_MAPPING_VERSIONS = (update(_EXECUTIONS).where(_EXECUTIONS.c.id == bindparam("eid"))
+                     .values(mapping_versions=bindparam("versions")))
 
 
 class _Turn:
@@ -581,39 +634,56 @@ class SyncEngine:
     ) -> OpenedStream:
         """The stream's run, from its last checkpoint; after a failed attempt (``previous``)
         the counts so far carry over and records it wrote since that checkpoint are not
-        counted twice."""
+        counted twice.
+
+        One SELECT reads what the stream needs (see :data:`_OPEN`), one UPDATE records the
+        mapping version: 200 syncs due together open their streams at once, through a few
+        threads that share the interpreter lock with the event loop doing their requests,
+        and each round trip of the ORM reads, lookups and flush this replaces (three ORM
+        gets, the mapping lookup, a flush, the emptiness check in a transaction of its own)
+        made its thread wait for the lock again."""
+        raw_entity = f"{connector.metadata.key}.{desc.name}"
+        fallback = default_entity(type(connector), desc.name) or raw_entity
         with self.session_factory() as session:
-            execution = session.get(SyncExecution, execution_id)
-            assert execution is not None
-            instance = session.get(IntegrationInstance, execution.instance_id)
-            assert instance is not None
-            options = execution.options or {}
+            connection = session.connection()
+            row = connection.execute(_OPEN, {"eid": execution_id, "stream": desc.name,
+                                             "fallback": fallback}).first()
+            assert row is not None, f"no sync execution {execution_id}"
+            options = row.options or {}
             incremental = (SyncMode.INCREMENTAL in desc.sync_modes
                            and not options.get("full_refresh"))
             mode = SyncMode.INCREMENTAL if incremental else SyncMode.FULL_REFRESH
-            saved = session.get(StreamState, (instance.id, desc.name))
             state: dict[str, Any] | None = None
-            if saved is not None and (incremental or saved.sync_id == execution.id):
-                state = saved.state or None
-            pinned = ((execution.mapping_versions or {}).get(desc.name) or {}).get("version")
-            mapping = resolve(session, instance.id, desc.name, type(connector), pinned)
-            entity = mapping.entity_type if mapping else f"{connector.metadata.key}.{desc.name}"
-            versions = dict(execution.mapping_versions or {})
+            if row.state_found is not None and (incremental or row.state_sync_id == row.id):
+                state = row.state or None
+            pinned = ((row.mapping_versions or {}).get(desc.name) or {}).get("version")
+            stored = (StoredMapping(*(row._mapping[f"m_{name}"]
+                                     for name in StoredMapping._fields))
+                      if row.m_id is not None else None)
+            mapping = resolve_stored(session, stored, desc.name, type(connector), pinned)
+            entity = mapping.entity_type if mapping else raw_entity
+            versions = dict(row.mapping_versions or {})
             versions[desc.name] = mapping.reference if mapping else {"raw": entity}
-            execution.mapping_versions = versions
+            if versions != row.mapping_versions:  # as the ORM flush wrote it: when changed
+                connection.execute(_MAPPING_VERSIONS, {"eid": execution_id,
+                                                       "versions": versions})
             session.commit()
             provenance = {
-                "instance_id": str(instance.id), "instance": instance.name,
+                "instance_id": str(row.instance_id), "instance": row.instance_name,
                 "connector": connector.metadata.key,
                 "connector_version": connector.metadata.version,
                 "api_version": connector.api_version, "stream": desc.name,
-                "sync_id": str(execution.id),
+                "sync_id": str(row.id),
                 "mapping": mapping.reference if mapping else None,
             }
-            scope = store.Scope(instance.id, entity, desc.name, execution.id, provenance)
+            scope = store.Scope(row.instance_id, entity, desc.name, row.id, provenance)
             run = StreamRun(desc.name, scope, mapping, tuple(desc.primary_key),
                             full_refresh=not incremental)
-            run.fresh = run.started_empty = store.scope_is_empty(session, scope)
+            # The SELECT looked for records of the entity the mapping row names; a pinned
+            # older version may write another one.
+            run.fresh = run.started_empty = (
+                not row.held if row.checked_entity == entity
+                else store.scope_is_empty(session, scope))
             if previous is not None:
                 again = previous.since_checkpoint
                 run.counts.add(previous.counts)

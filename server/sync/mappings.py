@@ -9,9 +9,9 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, ScalarSelect, Table, select
 from sqlalchemy.orm import Session
 
 from server.db.models import DataMapping, DataMappingVersion
@@ -28,7 +28,36 @@ class ResolvedMapping:
     reference: dict[str, Any]
 
 
-def spec_of(row: DataMapping) -> MappingSpec:
+class StoredMapping(NamedTuple):
+    """The columns of a DataMapping row that :func:`resolve_stored` needs, read with other
+    rows in one statement (the sync engine's stream open) instead of as an ORM object."""
+
+    id: uuid.UUID
+    name: str
+    version: str
+    direction: str
+    source: str
+    target: str
+    source_schema: dict[str, Any] | None
+    target_schema: dict[str, Any] | None
+    field_mappings: list[Any] | None
+    description: str
+
+
+_MAPPINGS = cast(Table, DataMapping.__table__)
+
+
+def active_inbound_id(instance_id: ColumnElement[uuid.UUID], stream: ColumnElement[str]
+                      ) -> ScalarSelect[uuid.UUID]:
+    """The id of the instance's active inbound mapping of ``stream`` (the oldest, as
+    :func:`resolve` picks it), as a scalar subquery to embed in a larger statement."""
+    m = _MAPPINGS.c
+    return (select(m.id).where(m.instance_id == instance_id, m.is_active.is_(True),
+                               m.direction == "inbound", m.source == stream)
+            .order_by(m.created_at).limit(1).scalar_subquery())
+
+
+def spec_of(row: DataMapping | StoredMapping) -> MappingSpec:
     """The MappingSpec a DataMapping row stores (columns hold its parts)."""
     return MappingSpec.model_validate({
         "name": row.name, "version": int(row.version) if row.version.isdigit() else 1,
@@ -74,6 +103,14 @@ def resolve(
         DataMapping.instance_id == instance_id, DataMapping.is_active.is_(True),
         DataMapping.direction == "inbound", DataMapping.source.in_([stream]),
     ).order_by(DataMapping.created_at).limit(1))
+    return resolve_stored(session, row, stream, connector_class, version)
+
+
+def resolve_stored(
+    session: Session, row: DataMapping | StoredMapping | None, stream: str,
+    connector_class: type, version: int | None = None,
+) -> ResolvedMapping | None:
+    """:func:`resolve` with the instance's mapping row already read (None: it has none)."""
     if row is not None:
         spec = spec_of(row)
         if version is not None and version != spec.version:
@@ -85,7 +122,24 @@ def resolve(
         return ResolvedMapping(_compiled(spec, fingerprint), spec.target,
                                {"mapping_id": str(row.id), "name": row.name,
                                 "version": spec.version, "fingerprint": fingerprint})
-    default = default_mappings(connector_class).get(stream)
+    default = _default_resolved(connector_class.__module__.rsplit(".", 1)[0], stream)
+    if default is None:
+        return None
+    return ResolvedMapping(default.compiled, default.entity_type, dict(default.reference))
+
+
+def default_entity(connector_class: type, stream: str) -> str | None:
+    """The entity type the connector's default mapping of ``stream`` writes, if it has one."""
+    default = _package_defaults(connector_class.__module__.rsplit(".", 1)[0]).get(stream)
+    return default.target if default is not None else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _default_resolved(package: str, stream: str) -> ResolvedMapping | None:
+    """A default mapping resolved once (it ships with the code): its fingerprint, a hash of
+    its canonical JSON, was computed anew at every sync's start. Callers get a copy of the
+    reference, which goes into the execution's row and every record's provenance."""
+    default = _package_defaults(package).get(stream)
     if default is None:
         return None
     fingerprint = default.fingerprint()

@@ -27,6 +27,8 @@ from typing import Any, cast
 import psycopg
 from psycopg import sql
 from sqlalchemy import (
+    ColumnElement,
+    Exists,
     Table,
     and_,
     bindparam,
@@ -390,11 +392,25 @@ def _supersede(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, di
     return old
 
 
+_RECORDS = cast(Table, EvidenceRecord.__table__)
+
+
+def holds_records(instance_id: ColumnElement[Any], entity_type: ColumnElement[Any]
+                  ) -> Exists:
+    """Whether any record (live or deleted) of the instance and entity type is stored, as an
+    EXISTS to embed in a larger statement (the sync engine's stream open reads it with the
+    execution's other rows in one round trip)."""
+    return exists().where(_RECORDS.c.instance_id == instance_id,
+                          _RECORDS.c.entity_type == entity_type)
+
+
+_SCOPE_HOLDS = select(holds_records(bindparam("iid"), bindparam("entity")))
+
+
 def scope_is_empty(session: Session, scope: Scope) -> bool:
     """No record (live or deleted) of the scope's instance and entity type is stored."""
-    return session.execute(select(EvidenceRecord.id).where(
-        EvidenceRecord.instance_id == scope.instance_id,
-        EvidenceRecord.entity_type == scope.entity_type).limit(1)).first() is None
+    return not session.connection().scalar(
+        _SCOPE_HOLDS, {"iid": scope.instance_id, "entity": scope.entity_type})
 
 
 def _all_new(session: Session, scope: Scope, latest: Prepared,
