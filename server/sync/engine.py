@@ -220,6 +220,7 @@ def _open_statement() -> Select[Any]:
 
 
 _OPEN = _open_statement()
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 _MAPPING_VERSIONS = (update(_EXECUTIONS).where(_EXECUTIONS.c.id == bindparam("eid"))
                      .values(mapping_versions=bindparam("versions")))
 
@@ -645,7 +646,10 @@ class SyncEngine:
         raw_entity = f"{connector.metadata.key}.{desc.name}"
         fallback = default_entity(type(connector), desc.name) or raw_entity
         with self.session_factory() as session:
-            connection = session.connection()
+            # Each statement its own transaction: no BEGIN and COMMIT round trips. The old
+            # ORM reads and flush were no more atomic (READ COMMITTED, nothing locked), and
+            # only this sync writes its mapping versions.
+            connection = session.connection(execution_options=_AUTOCOMMIT)
             row = connection.execute(_OPEN, {"eid": execution_id, "stream": desc.name,
                                              "fallback": fallback}).first()
             assert row is not None, f"no sync execution {execution_id}"
