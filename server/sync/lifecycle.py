@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, Update, bindparam, update
@@ -20,14 +21,16 @@ from sqlalchemy.orm.attributes import set_committed_value
 from connectors.sdk import ConnectorError
 from connectors.sdk.connector import Connector
 from server import audit
+from server.audit import hooks as audit_hooks
 from server.db.models import (
+    AuthenticationConfig,
     IntegrationInstance,
     LogType,
     SyncExecution,
     SyncStatus,
 )
 from server.db.types import utcnow
-from server.events.emit import emit, emit_sync_finished
+from server.events.emit import emit, emit_many, emit_sync_finished, event_row
 from server.monitoring import hooks as monitoring_hooks
 from server.monitoring import recovery
 from server.services import activity
@@ -138,32 +141,59 @@ def begin(
         return connector, streams, done, SyncStatus.RUNNING
 
 
-def begin_claimed(engine: SyncEngine, session: Session, execution: SyncExecution,
-                  instance: IntegrationInstance, started: dict[str, Any]) -> Begun | None:
-    """:func:`begin`'s work for an execution this agent's scheduler is claiming, in the claim's
-    transaction (the caller commits, then :func:`hand_over`): the same rows, event, log and
-    audit entry, without a transaction, a thread-pool trip and a read of the execution, its
+def begin_claimed(
+    engine: SyncEngine, session: Session,
+    claimed: Sequence[tuple[SyncExecution, IntegrationInstance, dict[str, Any]]],
+) -> list[Begun | None]:
+    """:func:`begin`'s work for executions this agent's scheduler is claiming, in the claims'
+    transaction (the caller commits, then :func:`hand_over`): the same rows, events, logs and
+    audit entries, without a transaction, a thread-pool trip and a read of the execution, its
     instance and breaker of their own (issue 6: 200 slots due together claimed, then began,
-    the beginnings a second of the agent's CPU before the last sync's first request).
+    the beginnings a second of the agent's CPU before the last sync's first request). The
+    slots of one tick are begun together: one statement per kind of row, not one per sync.
 
-    None, with none of this written: the breaker is open or the connector cannot be built
-    (whatever the error); the sync's own :func:`begin` meets it as before, and the claim
-    stands. The claim wrote the owner and lease."""
-    if recovery.blocked(session, instance, execution, execution.start_time) is not None:
-        return None
-    try:
-        connector = build_connector(session, engine.registry, engine.vault, instance,
-                                    **engine._context_options())
-    except Exception:  # noqa: BLE001 - whatever it is, begin meets it as before the claim
-        return None  # (a failure here must not undo the claim: the slot would be retried)
-    emit(session, "sync.started", started, dedupe_key=f"sync.started:{execution.id}",
-         instance_id=execution.instance_id)
-    _write(session, execution, status=SyncStatus.RUNNING, start_time=utcnow())
-    activity.record_now(session, "sync.start",
-                        f"sync started ({execution.trigger_type.value})",
-                        instance_id=instance.id, sync_id=execution.id)
-    streams = list((execution.options or {}).get("streams") or [])
-    return connector, streams, {}, SyncStatus.RUNNING
+    For each execution (given with its instance, breaker known to the session, and its
+    ``sync.started`` payload) what to hand over, or None with none of it written: the breaker
+    is open or the connector cannot be built (whatever the error); the sync's own
+    :func:`begin` meets it as before, and the claim stands. The claim wrote owner and lease."""
+    begun: list[Begun | None] = []
+    starting: list[tuple[SyncExecution, IntegrationInstance, dict[str, Any]]] = []
+    for execution, instance, started in claimed:
+        if recovery.blocked(session, instance, execution, execution.start_time) is not None:
+            begun.append(None)
+            continue
+        try:
+            connector = build_connector(session, engine.registry, engine.vault, instance,
+                                        **engine._context_options())
+        except Exception:  # noqa: BLE001 - whatever it is, begin meets it as before the claim
+            begun.append(None)  # (a failure here must not undo the claim: it would be retried)
+            continue
+        starting.append((execution, instance, started))
+        begun.append((connector, list((execution.options or {}).get("streams") or []), {},
+                      SyncStatus.RUNNING))
+    if not starting:
+        return begun
+    now = utcnow()
+    session.connection().execute(_update_statement(("status", "start_time")), [
+        {"eid": execution.id, "v_status": SyncStatus.RUNNING, "v_start_time": now}
+        for execution, _, _ in starting])
+    emit_many(session, [event_row("sync.started", started,
+                                  dedupe_key=f"sync.started:{execution.id}",
+                                  instance_id=execution.instance_id, now=now)
+                        for execution, _, started in starting])
+    activity.record_many(session, [
+        activity.Entry("sync.start", f"sync started ({execution.trigger_type.value})",
+                       instance_id=instance.id, sync_id=execution.id)
+        for execution, instance, _ in starting])
+    for execution, instance, _ in starting:
+        set_committed_value(execution, "status", SyncStatus.RUNNING)
+        set_committed_value(execution, "start_time", now)
+        if instance.auth_config_id is not None:
+            auth = session.get(AuthenticationConfig, instance.auth_config_id)
+            if auth is not None:
+                audit_hooks.credential_used(session, auth, action="sync.start",
+                                            object_type="sync", object_id=str(execution.id))
+    return begun
 
 
 def hand_over(execution_id: uuid.UUID, begun: Begun) -> None:
