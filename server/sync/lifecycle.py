@@ -212,32 +212,46 @@ def finish(
         execution, instance = found
         if execution.agent_id not in (None, engine.agent_id):
             return  # taken over: the new owner finishes it
-        ended: dict[str, Any] = {"status": status, "end_time": utcnow(),
-                                 "lease_expires_at": None}
-        if error is not None:
-            ended["error_details"] = {**(execution.error_details or {}), **error}
-        _write(session, execution, **ended)
-        stats = execution.stats or {}
-        summary = ", ".join(f"{stats.get(k, 0)} {k}" for k in
-                            ("created", "updated", "unchanged", "deleted", "failed"))
-        if status == SyncStatus.COMPLETED:
-            _connected(session, instance)
-            log_type, message = LogType.SUCCESS, f"sync completed: {summary}"
-        elif status == SyncStatus.CANCELLED:
-            log_type, message = LogType.WARNING, f"sync cancelled: {summary}"
-        else:
-            reason = (error or {}).get("message", "unknown error")
-            log_type, message = LogType.ERROR, f"sync failed: {reason}"
-        if status != SyncStatus.FAILED:  # a failed sync keeps them for its retry
-            store.forget_seen(session, execution_id)
-        # The audit entry carries a digest of the content hashes this sync wrote.
-        written = audit.written_by(session, execution)
-        activity.record_now(session, f"sync.{status.value}", message, log_type=log_type,
-                            instance_id=execution.instance_id, sync_id=execution.id,
-                            details={"stats": stats, "written": written.as_dict(),
-                                     **({"error": error} if error else {})})
-        emit_sync_finished(session, execution, instance)  # sync.* and record.* events
-        # Issue 7: samples, circuit breaker, tasks, alerts.
-        monitoring_hooks.sync_finished(session, execution, instance, error,
-                                       request_rows or [], engine.monitoring)
+        finish_in(engine, session, execution, instance, status, error, request_rows or [])
         session.commit()
+
+
+def finish_in(
+    engine: SyncEngine, session: Session, execution: SyncExecution,
+    instance: IntegrationInstance, status: SyncStatus, error: dict[str, Any] | None,
+    request_rows: list[dict[str, Any]], *, forget_seen: bool = True,
+    values: dict[str, Any] | None = None,
+) -> None:
+    """:func:`finish`'s writes in the caller's transaction, the execution's row locked by the
+    caller (the sync's last batch finishes it in its own transaction: the end of 200 syncs
+    ending together was their two transactions each, ~27 round trips a sync, issue 6).
+    ``values``: more columns of the execution to write with its end (the batch's counts);
+    ``forget_seen``: False when the caller knows no seen-key note is left."""
+    ended: dict[str, Any] = {**(values or {}), "status": status, "end_time": utcnow(),
+                             "lease_expires_at": None}
+    if error is not None:
+        ended["error_details"] = {**(execution.error_details or {}), **error}
+    _write(session, execution, **ended)
+    stats = execution.stats or {}
+    summary = ", ".join(f"{stats.get(k, 0)} {k}" for k in
+                        ("created", "updated", "unchanged", "deleted", "failed"))
+    if status == SyncStatus.COMPLETED:
+        _connected(session, instance)
+        log_type, message = LogType.SUCCESS, f"sync completed: {summary}"
+    elif status == SyncStatus.CANCELLED:
+        log_type, message = LogType.WARNING, f"sync cancelled: {summary}"
+    else:
+        reason = (error or {}).get("message", "unknown error")
+        log_type, message = LogType.ERROR, f"sync failed: {reason}"
+    if status != SyncStatus.FAILED and forget_seen:  # a failed sync keeps them for its retry
+        store.forget_seen(session, execution.id)
+    # The audit entry carries a digest of the content hashes this sync wrote.
+    written = audit.written_by(session, execution)
+    activity.record_now(session, f"sync.{status.value}", message, log_type=log_type,
+                        instance_id=execution.instance_id, sync_id=execution.id,
+                        details={"stats": stats, "written": written.as_dict(),
+                                 **({"error": error} if error else {})})
+    emit_sync_finished(session, execution, instance)  # sync.* and record.* events
+    # Issue 7: samples, circuit breaker, tasks, alerts.
+    monitoring_hooks.sync_finished(session, execution, instance, error, request_rows,
+                                   engine.monitoring)
