@@ -101,7 +101,7 @@ def begin(
     (:class:`server.agents.claims.FreshClaims`), written here. It was the start gate's only
     work for such a sync: a thread-pool trip and a transaction of its own for one insert, 200
     of them queued ahead of the syncs' starts when 200 slots came due."""
-    begun = _begun.pop(execution_id, None)
+    begun = take_begun(execution_id)
     if begun is not None:  # begun in its slot's claim (begin_claimed): nothing left to do
         return begun
     with engine.session_factory() as session:
@@ -199,6 +199,11 @@ def begin_claimed(
 def hand_over(execution_id: uuid.UUID, begun: Begun) -> None:
     """After the claim committed: the sync's :func:`begin` returns ``begun``."""
     _begun[execution_id] = begun
+
+
+def take_begun(execution_id: uuid.UUID) -> Begun | None:
+    """What the claim began for the execution (once), or None: :func:`begin` it."""
+    return _begun.pop(execution_id, None)
 
 
 def finish(
