@@ -45,16 +45,33 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
 
 
 def _credential_uses(session: Session, notes: list[chain.Note]) -> list[chain.Note]:
-    """One entry per credential the transaction used, with what it was used for."""
+    """One entry per credential the transaction used, with what it was used for (unless
+    :func:`credential_used` noted it already)."""
     used: dict[Any, AuthenticationConfig] = session.info.pop(USED, {})
+    noted = {n.object_id for n in notes if n.action == "credential.use"}
+    used = {cid: obj for cid, obj in used.items() if str(cid) not in noted}
     if not used:
         return []
     context = next((n for n in notes if n.object_type in ("sync", "instance")), None)
     about = ({"for": context.action, "object_type": context.object_type,
               "object_id": context.object_id} if context else {})
-    return [chain.Note("credential.use", "credential", str(cid), details={
-        "name": obj.name, "auth_type": getattr(obj.auth_type, "value", obj.auth_type), **about})
-        for cid, obj in sorted(used.items(), key=lambda kv: str(kv[0]))]
+    return [_credential_note(obj, about)
+            for _cid, obj in sorted(used.items(), key=lambda kv: str(kv[0]))]
+
+
+def _credential_note(auth: AuthenticationConfig, about: dict[str, Any]) -> chain.Note:
+    return chain.Note("credential.use", "credential", str(auth.id), details={
+        "name": auth.name, "auth_type": getattr(auth.auth_type, "value", auth.auth_type),
+        **about})
+
+
+def credential_used(session: Session, auth: AuthenticationConfig, *, action: str,
+                    object_type: str, object_id: str) -> None:
+    """Note that ``auth`` was used for one object. The commit notes each credential the
+    transaction used once, for the first object it names; a transaction that starts several
+    syncs (a schedule tick's slots) notes each sync's use itself."""
+    chain.note(session, _credential_note(auth, {"for": action, "object_type": object_type,
+                                                "object_id": object_id}))
 
 
 def _revision_due(session: Session) -> bool:

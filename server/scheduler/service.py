@@ -2,8 +2,9 @@
 
 APScheduler's ``AsyncIOScheduler`` (owned by the agent's lifespan) holds a one-shot job per
 active interval or cron schedule, set for its next slot (``next_execution``) plus the
-schedule's jitter. When it fires, :func:`~server.scheduler.slots.claim_slot` decides in the
-database whether this agent runs the slot; either way the job is re-planned from the row.
+schedule's jitter. When it fires, :func:`~server.scheduler.slots.claim_slots` decides in the
+database whether this agent runs the slot (the slots that fire together are claimed in one
+transaction); either way the job is re-planned from the row.
 Changes come in two ways: the local API calls :meth:`SchedulerService.schedule_changed` at
 once, and a periodic refresh picks up what other agents' APIs changed.
 
@@ -31,13 +32,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from fastapi import FastAPI
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.agents import ordered_pool
 from server.agents.claims import FreshClaims
 from server.db.models import IntegrationInstance, ScheduleType, SyncExecution, SyncSchedule
 from server.db.types import utcnow
-from server.scheduler.slots import SlotClaim, claim_slot, first_slot, jitter_of
+from server.scheduler.slots import Due, SlotClaim, claim_slots, first_slot, jitter_of
 from server.sync import lifecycle
 from server.sync.manager import SyncManager
 
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 REFRESH_JOB = "schedules-refresh"
 #: How long after a slot the workers other than its home worker try to claim it.
 FALLBACK_SECONDS = 5.0
+#: Slots claimed in one transaction at most (a tick's slots come in batches of this size).
+CLAIM_BATCH = 250
 
 
 def home_of(schedule_id: uuid.UUID, workers: int) -> int:
@@ -83,6 +87,9 @@ class SchedulerService:
         self.extra_jobs: list[tuple[Any, float, str]] = []
         #: Where started claims are handed to the start gate (see FreshClaims).
         self.fresh: FreshClaims | None = None
+        #: Slots that fired, waiting for their claim (see _claim_due), and its task.
+        self._due: list[tuple[Due, asyncio.Future[SlotClaim]]] = []
+        self._claimer: asyncio.Task[None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -221,8 +228,12 @@ class SchedulerService:
         # through the thread pool between) if it will start at once, for an agent (``fresh``:
         # the syncs its scheduler claims are owned, see server.agents.claims).
         reserved = self.fresh is not None and self.manager.reserve_start()
+        waiter: asyncio.Future[SlotClaim] = asyncio.get_running_loop().create_future()
+        self._due.append((Due(schedule_id, slot, reserved), waiter))
+        if self._claimer is None:
+            self._claimer = asyncio.create_task(self._claim_due(), name="schedule-claims")
         try:
-            claim = await asyncio.to_thread(self._claim, schedule_id, slot, reserved)
+            claim = await waiter
         except Exception:
             log.exception("claiming slot %s of schedule %s failed; retrying at the next refresh",
                           slot.isoformat(), schedule_id)
@@ -232,6 +243,27 @@ class SchedulerService:
                 self.manager.release_start()
         if not self._claimed(schedule_id, slot, claim):
             await self.replan(schedule_id)
+
+    async def _claim_due(self) -> None:
+        """Claim the slots that fired, those that fired together in one transaction
+        (:func:`~server.scheduler.slots.claim_slots`); slots firing meanwhile form the next
+        batch. Started by the first slot to fire, in the loop step after the timers of one
+        tick were all run, so a tick's slots go together."""
+        try:
+            while self._due:
+                batch, self._due = self._due[:CLAIM_BATCH], self._due[CLAIM_BATCH:]
+                try:
+                    claims = await asyncio.to_thread(self._claim, [d for d, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - each waiter logs it
+                    for _, waiter in batch:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                    continue
+                for (_, waiter), claim in zip(batch, claims, strict=True):
+                    if not waiter.done():
+                        waiter.set_result(claim)
+        finally:
+            self._claimer = None
 
     def _claimed(self, schedule_id: uuid.UUID, slot: dt.datetime, claim: SlotClaim) -> bool:
         """Start the sync, then plan the schedule's next slot from the claim; False when the
@@ -260,17 +292,26 @@ class SchedulerService:
             return False
         return True
 
-    def _claim(self, schedule_id: uuid.UUID, slot: dt.datetime, begin: bool = False
-               ) -> SlotClaim:
+    def _claim(self, due: list[Due]) -> list[SlotClaim]:
         with self.session_factory() as session:
-            return claim_slot(session, schedule_id, slot, self.agent_id, utcnow(), self.lease,
-                              self._begin_claimed if begin else None)
+            try:
+                return claim_slots(session, due, self.agent_id, utcnow(), self.lease,
+                                   self._begin_claimed)
+            except DBAPIError:
+                if len(due) == 1:
+                    raise
+                # E.g. a deadlock with another agent's claim: each slot alone, as it fell.
+                log.warning("claiming %d slots together failed; claiming them one by one",
+                            len(due), exc_info=True)
+                session.rollback()
+                return [claim_slots(session, [d], self.agent_id, utcnow(), self.lease,
+                                    self._begin_claimed)[0] for d in due]
 
-    def _begin_claimed(self, session: Session, execution: SyncExecution,
-                       instance: IntegrationInstance, started: dict[str, Any]
-                       ) -> lifecycle.Begun | None:
-        return lifecycle.begin_claimed(self.manager.engine, session, execution, instance,
-                                       started)
+    def _begin_claimed(
+        self, session: Session,
+        claimed: list[tuple[SyncExecution, IntegrationInstance, dict[str, Any]]],
+    ) -> list[lifecycle.Begun | None]:
+        return lifecycle.begin_claimed(self.manager.engine, session, claimed)
 
 
 def notify_schedule_changed(app: FastAPI, schedule_id: uuid.UUID) -> None:

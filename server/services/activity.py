@@ -75,6 +75,7 @@ class Entry(NamedTuple):
     instance_id: uuid.UUID | None = None
     log_type: LogType = LogType.INFO
     details: dict[str, Any] | None = None
+    sync_id: uuid.UUID | None = None
 
 
 def record_many(session: Session, entries: list[Entry]) -> None:
@@ -87,11 +88,11 @@ def record_many(session: Session, entries: list[Entry]) -> None:
     now = utcnow()
     rows = [{"id": uuid.uuid4(), "operation": e.operation, "message": e.message,
              "log_type": e.log_type.value, "user_id": None, "instance_id": e.instance_id,
-             "sync_id": None, "details": dict(e.details or {}), "timestamp": now}
+             "sync_id": e.sync_id, "details": dict(e.details or {}), "timestamp": now}
             for e in entries]
     insert_or_skip_many(session.connection(), IntegrationLog.__table__,  # type: ignore[arg-type]
                         rows, [])
     for e in entries:
         from_activity(session, e.operation, e.message, principal=None,
-                      instance_id=e.instance_id, sync_id=None, log_type=e.log_type,
+                      instance_id=e.instance_id, sync_id=e.sync_id, log_type=e.log_type,
                       details=e.details)

@@ -75,7 +75,7 @@ from server.sync.mappings import (
     default_entity,
     resolve_stored,
 )
-from server.sync.runtime import build_connector
+from server.sync.runtime import build_connector, execution_for_sync
 from server.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,12 @@ class StreamRun:
     buffer: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)
     counts: store.Counts = field(default_factory=store.Counts)
+    #: The sync's last stream: its last batch ends the sync in its own transaction, and
+    #: ``sync_finished`` says it did (see lifecycle.finish_in).
+    ends_sync: bool = False
+    sync_finished: bool = False
+    #: Seen-key notes written for this stream (a full refresh's unchanged records).
+    seen_noted: bool = False
     written_since_analyze: int = 0
     #: Written since the last committed checkpoint: a retry of the stream reads them again.
     since_checkpoint: store.Counts = field(default_factory=store.Counts)
@@ -305,8 +311,12 @@ class SyncEngine:
 
     async def _run(self, execution_id: uuid.UUID, progress: Progress | None,
                    started: dict[str, Any] | None) -> SyncStatus:
-        connector, streams, done, early = await asyncio.to_thread(self._begin, execution_id,
-                                                                  started)
+        # Begun in its slot's claim: nothing left to do, no thread-pool trip (200 of them
+        # queued behind each other when 200 slots came due together).
+        begun = lifecycle.take_begun(execution_id)
+        connector, streams, done, early = (
+            begun if begun is not None
+            else await asyncio.to_thread(self._begin, execution_id, started))
         if connector is None:
             return early
         total = store.Counts()
@@ -325,15 +335,16 @@ class SyncEngine:
             if unknown:
                 raise ConnectorError(f"unknown stream(s): {', '.join(unknown)}; this connector "
                                      f"offers {', '.join(descriptors)}")
-            for name in selected:
-                if name in done:
-                    continue
-                counts, connector = await self._recovering_stream(
+            pending = [name for name in selected if name not in done]
+            finished = False
+            for name in pending:
+                counts, connector, finished = await self._recovering_stream(
                     execution_id, connector, descriptors[name], total, progress, attempts,
-                    recorder)
+                    recorder, last=name == pending[-1])
                 total.add(counts)
-            await asyncio.to_thread(self._finish, execution_id, total, SyncStatus.COMPLETED,
-                                    None, recorder.take())
+            if not finished:  # (the last stream's last batch ends the sync, unless cancelled)
+                await asyncio.to_thread(self._finish, execution_id, total,
+                                        SyncStatus.COMPLETED, None, recorder.take())
             return SyncStatus.COMPLETED
         except SyncCancelled:
             await asyncio.to_thread(self._finish, execution_id, total, SyncStatus.CANCELLED,
@@ -369,19 +380,21 @@ class SyncEngine:
     async def _recovering_stream(
         self, execution_id: uuid.UUID, connector: Connector[Any], desc: StreamDescriptor,
         total: store.Counts, progress: Progress | None, attempts: recovery.Attempts,
-        recorder: samples.SampleRecorder,
-    ) -> tuple[store.Counts, Connector[Any]]:
+        recorder: samples.SampleRecorder, *, last: bool = False,
+    ) -> tuple[store.Counts, Connector[Any], bool]:
         """Run one stream; on a failure its class allows, retry it from its last checkpoint.
-        Returns its counts and the connector (rebuilt if credentials were refreshed)."""
+        Returns its counts, the connector (rebuilt if credentials were refreshed) and whether
+        its last batch ended the sync (``last``: the sync's last stream)."""
         previous: StreamRun | None = None
         while True:
             opened = await asyncio.to_thread(self._open_stream, execution_id, connector, desc,
                                              previous)
+            opened.run.ends_sync = last
             try:
                 with collector.relaxed():
                     counts = await self._run_stream(execution_id, connector, opened, total,
                                                     progress)
-                return counts, connector
+                return counts, connector, opened.run.sync_finished
             except ConnectorError as exc:
                 connector = await self._recover(exc, execution_id, connector, attempts,
                                                 recorder, opened.run)
@@ -733,30 +746,34 @@ class SyncEngine:
                                         assume_new=run.fresh)
             if counts.collided:
                 run.fresh = False
+            if run.full_refresh and counts.unchanged:
+                run.seen_noted = True  # (the unchanged records are the ones noted)
             self._emit_failed_checks(session, execution_id, run, counts)
-            counts.skipped = sum(1 for d in dead if d.get("raw", {}).keys() == {"location"})
-            counts.failed = len(dead) - counts.skipped
-            dead_ids = [uuid.uuid4() for _ in dead]
-            if dead:
-                session.add_all(DeadLetter(
-                    id=dead_id, instance_id=run.scope.instance_id, sync_id=execution_id,
-                    stream=run.name, raw=d["raw"], errors=d["errors"], message=d["message"])
-                    for dead_id, d in zip(dead_ids, dead, strict=True))
-            samples.write(session, request_rows)
+            dead_ids = self._add_dead(session, execution_id, run, dead, counts)
+            # The sync's last batch ends it here (unless cancelled): the samples go in with
+            # the sync's own, one COPY.
+            ending = final and run.ends_sync
+            if not ending:
+                samples.write(session, request_rows)
             if after is not None:
                 # Commits stay in order: the checkpoint after the batch before.
                 after.wait(self.turn_timeout)
             if final and run.full_refresh:
-                if not run.started_empty:
-                    counts.deleted = store.mark_unseen_deleted(session, run.scope)
-                store.forget_seen(session, execution_id)
+                self._end_full_refresh(session, execution_id, run, counts)
             if state is not None:
                 self._save_state(session, execution_id, run, state)
-            # FOR NO KEY UPDATE, not FOR UPDATE: the batch after this one already holds KEY
-            # SHARE on the row (its samples' and dead letters' foreign keys) while it waits for
-            # this one to commit; FOR UPDATE would wait for it in turn.
-            agent_id, stats, cancel = session.connection().execute(
-                _LOCK_EXECUTION, {"eid": execution_id}).one()
+            found: tuple[SyncExecution, IntegrationInstance] | None = None
+            if ending:  # no batch comes after the last: FOR UPDATE, with what finish reads
+                found = execution_for_sync(session, execution_id, lock=True)
+                assert found is not None
+                agent_id, stats, cancel = (found[0].agent_id, found[0].stats,
+                                           found[0].cancel_requested)
+            else:
+                # FOR NO KEY UPDATE, not FOR UPDATE: the batch after this one already holds
+                # KEY SHARE on the row (its samples' and dead letters' foreign keys) while it
+                # waits for this one to commit; FOR UPDATE would wait for it in turn.
+                agent_id, stats, cancel = session.connection().execute(
+                    _LOCK_EXECUTION, {"eid": execution_id}).one()
             if agent_id not in (None, self.agent_id):
                 raise LeaseLost(execution_id)  # rolls the batch back: the new owner writes it
             raw = store.Counts()
@@ -767,7 +784,18 @@ class SyncEngine:
             run.counts.add(counts)
             counted: dict[str, Any] = {"eid": execution_id, "counts": stats}
             self._count(counted, run, total, final=final)
-            session.connection().execute(_COUNTED, counted)
+            if found is not None and not cancel:
+                lifecycle.finish_in(self, session, *found, SyncStatus.COMPLETED, None,
+                                    request_rows, forget_seen=False, values={
+                                        "stats": counted["counts"],
+                                        "records_processed": counted["records"],
+                                        "success_count": counted["success"],
+                                        "error_count": counted["errors"]})
+                run.sync_finished = True
+            else:
+                if ending:
+                    samples.write(session, request_rows)
+                session.connection().execute(_COUNTED, counted)
             session.commit()
             run.committed(raw, dead_ids, checkpoint=state is not None or final)
             if turn is not None:
@@ -781,6 +809,31 @@ class SyncEngine:
                 session.commit()
                 run.written_since_analyze = 0
             return bool(cancel)
+
+    @staticmethod
+    def _add_dead(session: Session, execution_id: uuid.UUID, run: StreamRun,
+                  dead: list[dict[str, Any]], counts: store.Counts) -> list[uuid.UUID]:
+        """The batch's dead letters (counted as skipped or failed); their ids."""
+        counts.skipped = sum(1 for d in dead if d.get("raw", {}).keys() == {"location"})
+        counts.failed = len(dead) - counts.skipped
+        dead_ids = [uuid.uuid4() for _ in dead]
+        if dead:
+            session.add_all(DeadLetter(
+                id=dead_id, instance_id=run.scope.instance_id, sync_id=execution_id,
+                stream=run.name, raw=d["raw"], errors=d["errors"], message=d["message"])
+                for dead_id, d in zip(dead_ids, dead, strict=True))
+        return dead_ids
+
+    @staticmethod
+    def _end_full_refresh(session: Session, execution_id: uuid.UUID, run: StreamRun,
+                          counts: store.Counts) -> None:
+        """A full refresh's last batch: what it did not see is deleted, its notes dropped."""
+        if not run.started_empty:
+            counts.deleted = store.mark_unseen_deleted(session, run.scope)
+        # A stream that started empty has no note from before (notes are of stored records),
+        # and the sync's other streams dropped theirs with their last batches.
+        if run.seen_noted or not run.started_empty:
+            store.forget_seen(session, execution_id)
 
     def _count(self, counted: dict[str, Any], run: StreamRun, total: store.Counts, *,
                final: bool) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, Update, bindparam, update
@@ -20,14 +21,16 @@ from sqlalchemy.orm.attributes import set_committed_value
 from connectors.sdk import ConnectorError
 from connectors.sdk.connector import Connector
 from server import audit
+from server.audit import hooks as audit_hooks
 from server.db.models import (
+    AuthenticationConfig,
     IntegrationInstance,
     LogType,
     SyncExecution,
     SyncStatus,
 )
 from server.db.types import utcnow
-from server.events.emit import emit, emit_sync_finished
+from server.events.emit import emit, emit_many, emit_sync_finished, event_row
 from server.monitoring import hooks as monitoring_hooks
 from server.monitoring import recovery
 from server.services import activity
@@ -98,7 +101,7 @@ def begin(
     (:class:`server.agents.claims.FreshClaims`), written here. It was the start gate's only
     work for such a sync: a thread-pool trip and a transaction of its own for one insert, 200
     of them queued ahead of the syncs' starts when 200 slots came due."""
-    begun = _begun.pop(execution_id, None)
+    begun = take_begun(execution_id)
     if begun is not None:  # begun in its slot's claim (begin_claimed): nothing left to do
         return begun
     with engine.session_factory() as session:
@@ -138,37 +141,69 @@ def begin(
         return connector, streams, done, SyncStatus.RUNNING
 
 
-def begin_claimed(engine: SyncEngine, session: Session, execution: SyncExecution,
-                  instance: IntegrationInstance, started: dict[str, Any]) -> Begun | None:
-    """:func:`begin`'s work for an execution this agent's scheduler is claiming, in the claim's
-    transaction (the caller commits, then :func:`hand_over`): the same rows, event, log and
-    audit entry, without a transaction, a thread-pool trip and a read of the execution, its
+def begin_claimed(
+    engine: SyncEngine, session: Session,
+    claimed: Sequence[tuple[SyncExecution, IntegrationInstance, dict[str, Any]]],
+) -> list[Begun | None]:
+    """:func:`begin`'s work for executions this agent's scheduler is claiming, in the claims'
+    transaction (the caller commits, then :func:`hand_over`): the same rows, events, logs and
+    audit entries, without a transaction, a thread-pool trip and a read of the execution, its
     instance and breaker of their own (issue 6: 200 slots due together claimed, then began,
-    the beginnings a second of the agent's CPU before the last sync's first request).
+    the beginnings a second of the agent's CPU before the last sync's first request). The
+    slots of one tick are begun together: one statement per kind of row, not one per sync.
 
-    None, with none of this written: the breaker is open or the connector cannot be built
-    (whatever the error); the sync's own :func:`begin` meets it as before, and the claim
-    stands. The claim wrote the owner and lease."""
-    if recovery.blocked(session, instance, execution, execution.start_time) is not None:
-        return None
-    try:
-        connector = build_connector(session, engine.registry, engine.vault, instance,
-                                    **engine._context_options())
-    except Exception:  # noqa: BLE001 - whatever it is, begin meets it as before the claim
-        return None  # (a failure here must not undo the claim: the slot would be retried)
-    emit(session, "sync.started", started, dedupe_key=f"sync.started:{execution.id}",
-         instance_id=execution.instance_id)
-    _write(session, execution, status=SyncStatus.RUNNING, start_time=utcnow())
-    activity.record_now(session, "sync.start",
-                        f"sync started ({execution.trigger_type.value})",
-                        instance_id=instance.id, sync_id=execution.id)
-    streams = list((execution.options or {}).get("streams") or [])
-    return connector, streams, {}, SyncStatus.RUNNING
+    For each execution (given with its instance, breaker known to the session, and its
+    ``sync.started`` payload) what to hand over, or None with none of it written: the breaker
+    is open or the connector cannot be built (whatever the error); the sync's own
+    :func:`begin` meets it as before, and the claim stands. The claim wrote owner and lease."""
+    begun: list[Begun | None] = []
+    starting: list[tuple[SyncExecution, IntegrationInstance, dict[str, Any]]] = []
+    for execution, instance, started in claimed:
+        if recovery.blocked(session, instance, execution, execution.start_time) is not None:
+            begun.append(None)
+            continue
+        try:
+            connector = build_connector(session, engine.registry, engine.vault, instance,
+                                        **engine._context_options())
+        except Exception:  # noqa: BLE001 - whatever it is, begin meets it as before the claim
+            begun.append(None)  # (a failure here must not undo the claim: it would be retried)
+            continue
+        starting.append((execution, instance, started))
+        begun.append((connector, list((execution.options or {}).get("streams") or []), {},
+                      SyncStatus.RUNNING))
+    if not starting:
+        return begun
+    now = utcnow()
+    session.connection().execute(_update_statement(("status", "start_time")), [
+        {"eid": execution.id, "v_status": SyncStatus.RUNNING, "v_start_time": now}
+        for execution, _, _ in starting])
+    emit_many(session, [event_row("sync.started", started,
+                                  dedupe_key=f"sync.started:{execution.id}",
+                                  instance_id=execution.instance_id, now=now)
+                        for execution, _, started in starting])
+    activity.record_many(session, [
+        activity.Entry("sync.start", f"sync started ({execution.trigger_type.value})",
+                       instance_id=instance.id, sync_id=execution.id)
+        for execution, instance, _ in starting])
+    for execution, instance, _ in starting:
+        set_committed_value(execution, "status", SyncStatus.RUNNING)
+        set_committed_value(execution, "start_time", now)
+        if instance.auth_config_id is not None:
+            auth = session.get(AuthenticationConfig, instance.auth_config_id)
+            if auth is not None:
+                audit_hooks.credential_used(session, auth, action="sync.start",
+                                            object_type="sync", object_id=str(execution.id))
+    return begun
 
 
 def hand_over(execution_id: uuid.UUID, begun: Begun) -> None:
     """After the claim committed: the sync's :func:`begin` returns ``begun``."""
     _begun[execution_id] = begun
+
+
+def take_begun(execution_id: uuid.UUID) -> Begun | None:
+    """What the claim began for the execution (once), or None: :func:`begin` it."""
+    return _begun.pop(execution_id, None)
 
 
 def finish(
@@ -182,32 +217,46 @@ def finish(
         execution, instance = found
         if execution.agent_id not in (None, engine.agent_id):
             return  # taken over: the new owner finishes it
-        ended: dict[str, Any] = {"status": status, "end_time": utcnow(),
-                                 "lease_expires_at": None}
-        if error is not None:
-            ended["error_details"] = {**(execution.error_details or {}), **error}
-        _write(session, execution, **ended)
-        stats = execution.stats or {}
-        summary = ", ".join(f"{stats.get(k, 0)} {k}" for k in
-                            ("created", "updated", "unchanged", "deleted", "failed"))
-        if status == SyncStatus.COMPLETED:
-            _connected(session, instance)
-            log_type, message = LogType.SUCCESS, f"sync completed: {summary}"
-        elif status == SyncStatus.CANCELLED:
-            log_type, message = LogType.WARNING, f"sync cancelled: {summary}"
-        else:
-            reason = (error or {}).get("message", "unknown error")
-            log_type, message = LogType.ERROR, f"sync failed: {reason}"
-        if status != SyncStatus.FAILED:  # a failed sync keeps them for its retry
-            store.forget_seen(session, execution_id)
-        # The audit entry carries a digest of the content hashes this sync wrote.
-        written = audit.written_by(session, execution)
-        activity.record_now(session, f"sync.{status.value}", message, log_type=log_type,
-                            instance_id=execution.instance_id, sync_id=execution.id,
-                            details={"stats": stats, "written": written.as_dict(),
-                                     **({"error": error} if error else {})})
-        emit_sync_finished(session, execution, instance)  # sync.* and record.* events
-        # Issue 7: samples, circuit breaker, tasks, alerts.
-        monitoring_hooks.sync_finished(session, execution, instance, error,
-                                       request_rows or [], engine.monitoring)
+        finish_in(engine, session, execution, instance, status, error, request_rows or [])
         session.commit()
+
+
+def finish_in(
+    engine: SyncEngine, session: Session, execution: SyncExecution,
+    instance: IntegrationInstance, status: SyncStatus, error: dict[str, Any] | None,
+    request_rows: list[dict[str, Any]], *, forget_seen: bool = True,
+    values: dict[str, Any] | None = None,
+) -> None:
+    """:func:`finish`'s writes in the caller's transaction, the execution's row locked by the
+    caller (the sync's last batch finishes it in its own transaction: the end of 200 syncs
+    ending together was their two transactions each, ~27 round trips a sync, issue 6).
+    ``values``: more columns of the execution to write with its end (the batch's counts);
+    ``forget_seen``: False when the caller knows no seen-key note is left."""
+    ended: dict[str, Any] = {**(values or {}), "status": status, "end_time": utcnow(),
+                             "lease_expires_at": None}
+    if error is not None:
+        ended["error_details"] = {**(execution.error_details or {}), **error}
+    _write(session, execution, **ended)
+    stats = execution.stats or {}
+    summary = ", ".join(f"{stats.get(k, 0)} {k}" for k in
+                        ("created", "updated", "unchanged", "deleted", "failed"))
+    if status == SyncStatus.COMPLETED:
+        _connected(session, instance)
+        log_type, message = LogType.SUCCESS, f"sync completed: {summary}"
+    elif status == SyncStatus.CANCELLED:
+        log_type, message = LogType.WARNING, f"sync cancelled: {summary}"
+    else:
+        reason = (error or {}).get("message", "unknown error")
+        log_type, message = LogType.ERROR, f"sync failed: {reason}"
+    if status != SyncStatus.FAILED and forget_seen:  # a failed sync keeps them for its retry
+        store.forget_seen(session, execution.id)
+    # The audit entry carries a digest of the content hashes this sync wrote.
+    written = audit.written_by(session, execution)
+    activity.record_now(session, f"sync.{status.value}", message, log_type=log_type,
+                        instance_id=execution.instance_id, sync_id=execution.id,
+                        details={"stats": stats, "written": written.as_dict(),
+                                 **({"error": error} if error else {})})
+    emit_sync_finished(session, execution, instance)  # sync.* and record.* events
+    # Issue 7: samples, circuit breaker, tasks, alerts.
+    monitoring_hooks.sync_finished(session, execution, instance, error, request_rows,
+                                   engine.monitoring)

@@ -65,15 +65,9 @@ def create_execution(
     active = session.connection().scalar(_ACTIVE, {"iid": instance.id})
     if active is not None:
         raise SyncAlreadyActive(active)
-    now = utcnow()
-    values: dict[str, Any] = {
-        "id": uuid.uuid4(), "instance_id": instance.id, "schedule_id": schedule_id,
-        "trigger_type": trigger, "status": SyncStatus.PENDING, "start_time": now,
-        "end_time": None, "records_processed": None, "success_count": None,
-        "error_count": None, "error_details": None, "initiated_by": initiated_by,
-        "created_at": now, "stats": {}, "mapping_versions": {}, "options": options or {},
-        "cancel_requested": False, "agent_id": agent_id, "lease_expires_at": lease_expires_at,
-    }
+    values = execution_values(uuid.uuid4(), instance.id, trigger, initiated_by=initiated_by,
+                              schedule_id=schedule_id, options=options, agent_id=agent_id,
+                              lease_expires_at=lease_expires_at)
     # A plain INSERT of every column, then the object as that row: an ORM add made a
     # unit-of-work flush of its own (200 claims of a fleet due together, issue 6).
     session.connection().execute(_INSERT, values)
@@ -81,6 +75,25 @@ def create_execution(
     make_transient_to_detached(execution)
     session.add(execution)
     return execution
+
+
+def execution_values(
+    execution_id: uuid.UUID, instance_id: uuid.UUID, trigger: TriggerType, *,
+    initiated_by: uuid.UUID | None = None, schedule_id: uuid.UUID | None = None,
+    options: dict[str, Any] | None = None, agent_id: str | None = None,
+    lease_expires_at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Every column of a new pending execution (for a plain INSERT: the model's defaults are
+    not applied)."""
+    now = utcnow()
+    return {
+        "id": execution_id, "instance_id": instance_id, "schedule_id": schedule_id,
+        "trigger_type": trigger, "status": SyncStatus.PENDING, "start_time": now,
+        "end_time": None, "records_processed": None, "success_count": None,
+        "error_count": None, "error_details": None, "initiated_by": initiated_by,
+        "created_at": now, "stats": {}, "mapping_versions": {}, "options": options or {},
+        "cancel_requested": False, "agent_id": agent_id, "lease_expires_at": lease_expires_at,
+    }
 
 
 class SyncManager:

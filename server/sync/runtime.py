@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,8 +85,29 @@ _LOCKED = (select(IntegrationInstance)
 
 def instance_locked(session: Session, instance_id: uuid.UUID) -> IntegrationInstance | None:
     """The instance, its row locked (``FOR UPDATE`` of the instance alone), with only
-    :data:`_LIGHT` of its connector, in one SELECT (a slot's claim)."""
+    :data:`_LIGHT` of its connector, in one SELECT."""
     return session.execute(_LOCKED, {"id": instance_id}).scalar_one_or_none()
+
+
+_MANY_LOCKED = (select(IntegrationInstance, CircuitBreaker)
+                .outerjoin(CircuitBreaker, CircuitBreaker.instance_id == IntegrationInstance.id)
+                .options(_LIGHT_CONNECTOR)
+                .where(IntegrationInstance.id.in_(bindparam("ids", expanding=True)))
+                .order_by(IntegrationInstance.id)
+                .with_for_update(of=IntegrationInstance))
+
+
+def instances_locked(session: Session, instance_ids: Collection[uuid.UUID]
+                     ) -> dict[uuid.UUID, IntegrationInstance]:
+    """The instances, their rows locked in id order (agents claiming overlapping sets wait
+    for each other instead of deadlocking), with only :data:`_LIGHT` of their connectors and
+    their circuit breaker rows noted for :func:`server.monitoring.recovery.breaker_of`, in
+    one SELECT (the slots of a schedule tick, claimed together)."""
+    found: dict[uuid.UUID, IntegrationInstance] = {}
+    for instance, breaker in session.execute(_MANY_LOCKED, {"ids": sorted(set(instance_ids))}):
+        recovery.remember_breaker(session, instance.id, breaker)
+        found[instance.id] = instance
+    return found
 
 
 def connector_entry(session: Session, registry: Registry, instance: IntegrationInstance

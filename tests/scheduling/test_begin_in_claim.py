@@ -59,8 +59,7 @@ def _manager(api: Api) -> SyncManager:
 
 def _begin(api: Api) -> Any:
     engine = _manager(api).engine
-    return lambda session, execution, instance, started: lifecycle.begin_claimed(
-        engine, session, execution, instance, started)
+    return lambda session, claimed: lifecycle.begin_claimed(engine, session, claimed)
 
 
 def _counts(api: Api, execution_id: uuid.UUID) -> tuple[str, int, int]:

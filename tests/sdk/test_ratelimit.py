@@ -44,17 +44,18 @@ def test_burst_then_the_rate(clock: Clock) -> None:
 
 
 def test_a_server_pause_empties_the_bucket(clock: Clock) -> None:
-    """After ``X-RateLimit-Remaining: 0`` the bucket resumes at its rate, not with a burst."""
+    """After ``X-RateLimit-Remaining: 0`` the bucket resumes at its rate, not with a burst,
+    with the request the server allows when the pause ends."""
     bucket = TokenBucket(rate=10, burst=10, clock=clock, sleep=clock.sleep)
     bucket.pause(1.0)
-    assert _times(bucket, clock, 3) == [1.1, 1.2, 1.3]
+    assert _times(bucket, clock, 3) == [1.0, 1.1, 1.2]
 
 
 def test_a_pause_does_not_shorten_an_earlier_longer_one(clock: Clock) -> None:
     bucket = TokenBucket(rate=10, burst=10, clock=clock, sleep=clock.sleep)
     bucket.pause(2.0)
     bucket.pause(0.5)
-    assert _times(bucket, clock, 1) == [2.1]
+    assert _times(bucket, clock, 2) == [2.0, 2.1]
 
 
 def test_tokens_accrue_again_after_the_pause(clock: Clock) -> None:

@@ -153,9 +153,11 @@ class TokenBucket:
     def pause(self, seconds: float) -> None:
         """Hold every acquirer for ``seconds`` (the server said our quota is spent).
 
-        The bucket is emptied too and refills from the pause's end: the server has no tokens
-        left, so ours must not send a burst the moment the pause ends (a token-bucket server
-        would refuse all but the first of it).
+        When the pause ends the bucket holds one token and refills from there: the server
+        allows a request then (its next token, or its whole window, is back: what ``Reset``
+        and ``Retry-After`` say), but no burst (a token-bucket server would refuse all but
+        the first of it). A bucket emptied instead waited one more interval after every pause:
+        a tenth of a second per sync at 10 requests/s.
 
         >>> bucket = TokenBucket(rate=10, burst=10)
         >>> bucket.pause(1.0)   # after the second, requests resume at 10/s, not 10 at once
@@ -163,7 +165,7 @@ class TokenBucket:
         until = max(self._paused_until, self._clock() + seconds)
         self._refill()
         self._paused_until = until
-        self._tokens = 0.0
+        self._tokens = min(1.0, self.capacity)
         self._updated = max(self._updated, until)
 
     async def acquire(self) -> float:
