@@ -644,3 +644,18 @@ async def test_a_connection_with_bytes_nobody_asked_for_is_not_reused() -> None:
         await asyncio.sleep(0.05)
         assert (await client.get(f"{base}/next")).content == b"2"
     assert accepted[0] == 2
+
+
+def test_on_uvloop() -> None:
+    """The agent runs on uvloop, whose transports are not asyncio.Transport subclasses."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def reply(head: bytes, connection: int, index: int) -> bytes:
+        return _answer(b"%d.%d" % (connection, index))
+
+    async def main() -> list[bytes]:
+        async with scripted(reply) as (port, _), HttpClient(
+                f"http://localhost:{port}", policy=LOOPBACK) as http:
+            return [(await http.get(path)).content for path in ("/a", "/b")]
+
+    assert uvloop.run(main()) == [b"1.0", b"1.1"]

@@ -52,8 +52,9 @@ __all__ = [
 
 #: The pooled transport :func:`guarded_transport` builds: ``"lean"`` (:mod:`.lean`, less CPU
 #: per request) or ``"aiohttp"`` (:mod:`.transport`, the one before), for an A/B of the two;
-#: the environment's ``SIMPLETRUST_HTTP_TRANSPORT`` chooses at import.
-POOLED_TRANSPORT = os.environ.get("SIMPLETRUST_HTTP_TRANSPORT", "lean")
+#: the environment's ``ST_POOLED_TRANSPORT`` chooses at import (not a ``SIMPLETRUST_`` name:
+#: the benchmarks' agents get none of those from their caller).
+POOLED_TRANSPORT = os.environ.get("ST_POOLED_TRANSPORT", "lean")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

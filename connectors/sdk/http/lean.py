@@ -36,7 +36,7 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, cast
 
 import httptools
 import httpx
@@ -98,8 +98,8 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # (uvloop's transports are not asyncio.Transport subclasses; they have its methods)
+        self.transport = cast("asyncio.Transport", transport)
 
     def data_received(self, data: bytes) -> None:
         if not self.in_exchange or self.done:  # bytes nobody asked for: not clean
@@ -302,6 +302,7 @@ class _Pool:
         self.open: set[_Connection] = set()
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.sweeper: asyncio.TimerHandle | None = None
+        self.resolving: dict[tuple[str, int], asyncio.Task[list[tuple[str, int, int]]]] = {}
         self.closed = False
 
     async def acquire(self, key: PoolKey, timeouts: dict[str, float | None],
@@ -419,6 +420,29 @@ class _Pool:
         except TimeoutError as exc:
             raise httpx.ConnectTimeout("Timed out connecting.") from exc
 
+    async def _resolve(self, host: str, port: int) -> list[tuple[str, int, int]]:
+        """The resolver's addresses for ``host``; callers asking at once share one lookup
+        (as aiohttp's connector does: a burst of first requests is one DNS query), each
+        sees its refusal or failure."""
+        lookup = self.resolving.get((host, port))
+        if lookup is None:
+            lookup = self.resolving[host, port] = self.loop.create_task(
+                self._lookup(host, port))
+            lookup.add_done_callback(lambda done: self._resolved(host, port, done))
+        return await asyncio.shield(lookup)
+
+    def _resolved(self, host: str, port: int, lookup: asyncio.Task[Any]) -> None:
+        del self.resolving[host, port]
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved, even when every caller gave up
+
+    async def _lookup(self, host: str, port: int) -> list[tuple[str, int, int]]:
+        try:
+            results = await self.resolver.resolve(host, port, socket.AF_UNSPEC)
+        except OSError as exc:
+            raise httpx.ConnectError(f"Could not resolve host {host!r}: {exc}") from exc
+        return [(r["host"], r["port"], r["family"]) for r in results]
+
     async def _open(self, key: PoolKey) -> _Connection:
         scheme, host, port, sni = key
         family = _literal_family(host)
@@ -426,11 +450,7 @@ class _Pool:
         if family is not None:
             addresses = ((host, port, family),)
         else:
-            try:
-                results = await self.resolver.resolve(host, port, socket.AF_UNSPEC)
-            except OSError as exc:
-                raise httpx.ConnectError(f"Could not resolve host {host!r}: {exc}") from exc
-            addresses = [(r["host"], r["port"], r["family"]) for r in results]
+            addresses = await self._resolve(host, port)
         tls = scheme == "https"
         error: OSError | None = None
         for address, address_port, address_family in addresses:
