@@ -108,7 +108,7 @@ class HttpClient:
         transport: an inner transport (tests); it is still wrapped by the address guard.
         verify: verify certificates (True), a CA bundle path, or an ``ssl.SSLContext`` of the
             caller's own (a client certificate for mutual TLS), used as is.
-        limits: connection pool limits (see :mod:`.transport` for how aiohttp applies them).
+        limits: connection pool limits (see :mod:`.lean` for how the transport applies them).
         sleep: the sleep coroutine (tests may speed time up).
     """
 

@@ -7,10 +7,10 @@ hands out the agent's cloud credentials. The guard works at two points so nothin
 1. :class:`GuardedTransport` checks the URL of every request httpx sends through it, redirects
    included (httpx sends each hop through the transport). IP literals are refused before any
    packet leaves; host names are resolved and every address is checked.
-2. :class:`GuardedResolver` resolves host names for the pooled transport's connector (aiohttp,
-   see :mod:`.transport`) and checks every address it returns; the connector connects only
-   to those, so a DNS answer that changes between check and connect (rebinding) does not get
-   through either.
+2. :class:`GuardedResolver` resolves host names for the pooled transport (see :mod:`.lean`,
+   or aiohttp's connector in :mod:`.transport`) and checks every address it returns; the
+   transport connects only to those, so a DNS answer that changes between check and connect
+   (rebinding) does not get through either.
 
 Always refused: link-local (169.254.0.0/16, fe80::/10), cloud metadata endpoints
 (fd00:ec2::254, 100.100.100.200, 192.0.0.192, 168.63.129.16), unspecified, multicast and
@@ -35,11 +35,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from connectors.sdk.errors import BlockedAddressError
+from connectors.sdk.http.lean import LeanTransport
 from connectors.sdk.http.transport import AiohttpTransport
 
 __all__ = [
     "ALWAYS_BLOCKED",
     "LOOPBACK",
+    "POOLED_TRANSPORT",
     "AddressPolicy",
     "GuardedResolver",
     "GuardedTransport",
@@ -47,6 +49,12 @@ __all__ = [
     "guarded_transport",
     "resolve_and_check",
 ]
+
+#: The pooled transport :func:`guarded_transport` builds: ``"lean"`` (:mod:`.lean`, less CPU
+#: per request) or ``"aiohttp"`` (:mod:`.transport`, the one before), for an A/B of the two;
+#: the environment's ``ST_POOLED_TRANSPORT`` chooses at import (not a ``SIMPLETRUST_`` name:
+#: the benchmarks' agents get none of those from their caller).
+POOLED_TRANSPORT = os.environ.get("ST_POOLED_TRANSPORT", "lean")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -148,7 +156,8 @@ async def resolve_and_check(host: str, port: int, policy: AddressPolicy) -> list
 
 
 class GuardedResolver(AbstractResolver):
-    """aiohttp resolver that checks every address a name resolves to before any connection.
+    """A resolver (aiohttp's interface) that checks every address a name resolves to before
+    any connection.
 
     The transport's connector connects only to the addresses returned here, so a DNS answer
     that changes between the request's check and the connect (rebinding) is checked too.
@@ -237,7 +246,8 @@ def guarded_transport(
     connections are not retried here (the client's retry policy decides).
     """
     if inner is None:
-        pooled = AiohttpTransport(
+        kind = AiohttpTransport if POOLED_TRANSPORT == "aiohttp" else LeanTransport
+        pooled = kind(
             limits=limits or httpx.Limits(max_connections=10, max_keepalive_connections=5),
             # A context of the caller's own (mutual TLS) passes as is; settings share one.
             ssl_context=verify if isinstance(verify, ssl.SSLContext) else _ssl_context(verify),
