@@ -200,7 +200,6 @@ _COUNTED = (update(_EXECUTIONS).where(_EXECUTIONS.c.id == bindparam("eid"))
 
 
 _INSTANCES = cast(Table, IntegrationInstance.__table__)
-_STATES = cast(Table, StreamState.__table__)
 
 
 def _open_statement() -> Select[Any]:

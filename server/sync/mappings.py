@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, ScalarSelect, Table, select
+from sqlalchemy import ColumnElement, ScalarSelect, Table, literal, select
 from sqlalchemy.orm import Session
 
 from server.db.models import DataMapping, DataMappingVersion
@@ -70,7 +70,12 @@ def spec_of(row: DataMapping | StoredMapping) -> MappingSpec:
 
 def default_mappings(connector_class: type) -> dict[str, MappingSpec]:
     """Default inbound mappings shipped beside a connector (``mappings/*.json``), by stream."""
-    return dict(_package_defaults(connector_class.__module__.rsplit(".", 1)[0]))
+    return dict(_package_defaults(_package_of(connector_class)))
+
+
+def _package_of(connector_class: type) -> str:
+    """The package a connector class ships in (its default mappings lie beside it)."""
+    return connector_class.__module__.rsplit(".", 1)[0]
 
 
 @functools.lru_cache(maxsize=256)
@@ -99,10 +104,9 @@ def resolve(
 
     ``version`` pins an older version (a retried execution reruns what it started with).
     """
-    row = session.scalar(select(DataMapping).where(
-        DataMapping.instance_id == instance_id, DataMapping.is_active.is_(True),
-        DataMapping.direction == "inbound", DataMapping.source.in_([stream]),
-    ).order_by(DataMapping.created_at).limit(1))
+    m = _MAPPINGS.c  # the values bound with the columns' own types
+    row = session.scalar(select(DataMapping).where(DataMapping.id == active_inbound_id(
+        literal(instance_id, m.instance_id.type), literal(stream, m.source.type))))
     return resolve_stored(session, row, stream, connector_class, version)
 
 
@@ -122,7 +126,7 @@ def resolve_stored(
         return ResolvedMapping(_compiled(spec, fingerprint), spec.target,
                                {"mapping_id": str(row.id), "name": row.name,
                                 "version": spec.version, "fingerprint": fingerprint})
-    default = _default_resolved(connector_class.__module__.rsplit(".", 1)[0], stream)
+    default = _default_resolved(_package_of(connector_class), stream)
     if default is None:
         return None
     return ResolvedMapping(default.compiled, default.entity_type, dict(default.reference))
@@ -130,7 +134,7 @@ def resolve_stored(
 
 def default_entity(connector_class: type, stream: str) -> str | None:
     """The entity type the connector's default mapping of ``stream`` writes, if it has one."""
-    default = _package_defaults(connector_class.__module__.rsplit(".", 1)[0]).get(stream)
+    default = _package_defaults(_package_of(connector_class)).get(stream)
     return default.target if default is not None else None
 
 
