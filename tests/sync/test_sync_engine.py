@@ -235,7 +235,11 @@ def test_pages_make_the_batches_and_checkpoints_records_make(
     paged, one_by_one = seen
     assert paged == one_by_one
     assert sum(records for records, _, _, _ in paged) == (37 if mapping else 40)
-    assert sum(1 for _, _, state, _ in paged if state) == 9  # every 5 records, and the end
+    # Every 5 records; the 40th record's checkpoint and the stream's closing one, with no
+    # record between, are one: written with the last batch, which ends the sync.
+    assert sum(1 for _, _, state, _ in paged if state) == 8
+    assert [final for _, _, state, final in paged if state][-1] is True
+    assert sum(1 for _, _, _, final in paged if final) == 1
 
 
 @pytest.mark.parametrize("primary_key", [("id",), ("a.b",), ("id", "x"), ()])
