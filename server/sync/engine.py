@@ -515,14 +515,14 @@ class SyncEngine:
         # batch. A stream always ends with a checkpoint, so at once made every sync end with
         # two transactions, the second empty (200 syncs ending together: 200 more trips
         # through the thread pool, issue 6). The price: a checkpoint commits one message late.
-        pending: dict[str, Any] | None = None
+        unsaved: dict[str, Any] | None = None
         try:
             async for message in connector.read_paged(run.name, state, sync_mode=mode):
                 if isinstance(message, StateMessage):
-                    pending = message.state  # (a later one, with no record between, wins)
+                    unsaved = message.state  # (a later one, with no record between, wins)
                     continue
-                if pending is not None:
-                    checkpoint, pending = pending, None
+                if unsaved is not None:
+                    checkpoint, unsaved = unsaved, None
                     await flush(checkpoint)
                 if type(message) is list:
                     # A run of records (a page): mapped in one loop, cut where a batch fills
@@ -548,7 +548,7 @@ class SyncEngine:
                         {"field": None, "message": message.reason}], "message": message.reason})
             while flying:
                 await self._settle(flying.popleft(), run, total, progress)
-            final = self._write_next(execution_id, run, store.prepare(run.buffer), pending,
+            final = self._write_next(execution_id, run, store.prepare(run.buffer), unsaved,
                                      total, final=True, after=None)
             await self._settle(final, run, total, progress, final=True)
         finally:
