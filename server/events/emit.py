@@ -78,8 +78,14 @@ def emit_sync_started(session: Session, execution: SyncExecution,
 def emit_sync_finished(session: Session, execution: SyncExecution,
                        instance: IntegrationInstance | None) -> None:
     """``sync.<status>`` plus one ``record.<change>`` summary per kind of change."""
+    emit_many(session, sync_finished_rows(execution, instance))  # one statement: 2-4 events
+
+
+def sync_finished_rows(execution: SyncExecution, instance: IntegrationInstance | None, *,
+                       now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The outbox rows of :func:`emit_sync_finished` (for syncs ending together)."""
     data = sync_data(execution, instance)
-    now = utcnow()
+    now = now or utcnow()
     rows = [event_row(f"sync.{execution.status.value}", data,
                       dedupe_key=f"sync.finished:{execution.id}",
                       instance_id=execution.instance_id, now=now)]
@@ -99,7 +105,7 @@ def emit_sync_finished(session: Session, execution: SyncExecution,
             "instance": data["instance"], "count": count, "by_entity_type": by_entity,
         }, dedupe_key=f"record.{change}:{execution.id}", instance_id=execution.instance_id,
             now=now))
-    emit_many(session, rows)  # one statement: a sync's end writes two to four events
+    return rows
 
 
 def _status_changes(session: Session, _context: Any, _instances: Any) -> None:

@@ -25,3 +25,19 @@ def sync_finished(session: Session, execution: SyncExecution,
         return
     recovery.after_sync(session, execution, instance, error, config)
     alerts.evaluate_instance(session, instance, config)
+
+
+def syncs_completed(session: Session,
+                    ended: list[tuple[SyncExecution, IntegrationInstance,
+                                      list[dict[str, Any]]]],
+                    config: MonitoringConfig) -> None:
+    """:func:`sync_finished` for syncs that completed together (with their request rows):
+    one COPY of every sample, then each instance's breaker, tasks and alerts."""
+    rows: list[dict[str, Any]] = []
+    for execution, _, request_rows in ended:
+        rows += request_rows
+        rows.append(samples.sync_row(execution, None))
+    samples.write(session, rows)
+    for execution, instance, _ in ended:
+        recovery.after_sync(session, execution, instance, None, config)
+        alerts.evaluate_instance(session, instance, config)

@@ -71,6 +71,7 @@ from server.monitoring.config import MonitoringConfig
 from server.services import activity
 from server.services.registry import Registry
 from server.sync import collector, lifecycle, store
+from server.sync import ending as ending_
 from server.sync.mappings import (
     ResolvedMapping,
     StoredMapping,
@@ -276,7 +277,7 @@ class _TooEarly(Exception):
 class _Writing:
     """A batch being written: its task, its keys, its turn."""
 
-    task: asyncio.Task[bool]
+    task: asyncio.Future[bool]
     keys: KeysView[str]
     turn: _Turn
 
@@ -315,6 +316,7 @@ class SyncEngine:
         self.http_retry: RetryPolicy | None = None
         self.sleep: Callable[[float], Any] = asyncio.sleep
         self._recorders: dict[uuid.UUID, samples.SampleRecorder] = {}
+        self._end_queue: ending_.EndQueue | None = None
 
     # ---- the run ------------------------------------------------------------------------
 
@@ -548,8 +550,15 @@ class SyncEngine:
                         {"field": None, "message": message.reason}], "message": message.reason})
             while flying:
                 await self._settle(flying.popleft(), run, total, progress)
-            final = self._write_next(execution_id, run, store.prepare(run.buffer), unsaved,
-                                     total, final=True, after=None)
+            if run.ends_sync:  # ended with the syncs ending now (server.sync.ending)
+                batch = store.prepare(run.buffer)
+                ending = ending_.Ending(execution_id, run, batch, run.dead, unsaved, total,
+                                        self._take_requests(execution_id))
+                run.buffer, run.dead = [], []
+                final = _Writing(self._endings().submit(ending), batch.keys(), _Turn())
+            else:
+                final = self._write_next(execution_id, run, store.prepare(run.buffer),
+                                         unsaved, total, final=True, after=None)
             await self._settle(final, run, total, progress, final=True)
         finally:
             # Batches still in flight end (commit, or roll back after one that failed) before
@@ -579,13 +588,29 @@ class SyncEngine:
         # work was in series with the database and this loop's is not.
         dead = run.dead
         run.buffer, run.dead = [], []
-        recorder = self._recorders.get(execution_id)
-        rows = recorder.take() if recorder is not None else []
+        rows = self._take_requests(execution_id)
         turn = _Turn()
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(
             self._write_batch, execution_id, run, batch, dead, state, total, final, rows,
             after, turn))
         return _Writing(task, batch.keys(), turn)
+
+    def _take_requests(self, execution_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The request samples recorded since the last batch (they go in with the next)."""
+        recorder = self._recorders.get(execution_id)
+        return recorder.take() if recorder is not None else []
+
+    def _endings(self) -> ending_.EndQueue:
+        """This loop's queue of syncs' last batches (made on first use)."""
+        loop = asyncio.get_running_loop()
+        if self._end_queue is None or self._end_queue.loop is not loop:
+            self._end_queue = ending_.EndQueue(self, self._write_ending)
+        return self._end_queue
+
+    def _write_ending(self, ending: ending_.Ending) -> bool:
+        """A sync's last batch written alone (not with others ending at the same time)."""
+        return self._write_batch(ending.execution_id, ending.run, ending.batch, ending.dead,
+                                 ending.state, ending.total, True, ending.request_rows)
 
     async def _settle(
         self, writing: _Writing, run: StreamRun, total: store.Counts,
@@ -878,6 +903,13 @@ class SyncEngine:
         success = overall.created + overall.updated + overall.unchanged
         counted.update(counts=stats, records=success + overall.failed, success=success,
                        errors=overall.failed, lease=utcnow() + self.lease)
+
+    @staticmethod
+    def _save_states(session: Session, rows: list[dict[str, Any]]) -> None:
+        """Checkpoints of syncs ending together (:mod:`server.sync.ending`), one statement:
+        rows of ``iid``, ``stream``, ``state``, ``sid`` and ``now``."""
+        if rows:
+            session.connection().execute(_state_upsert(session.get_bind().dialect.name), rows)
 
     @staticmethod
     def _save_state(session: Session, execution_id: uuid.UUID, run: StreamRun,

@@ -30,7 +30,13 @@ from server.db.models import (
     SyncStatus,
 )
 from server.db.types import utcnow
-from server.events.emit import emit, emit_many, emit_sync_finished, event_row
+from server.events.emit import (
+    emit,
+    emit_many,
+    emit_sync_finished,
+    event_row,
+    sync_finished_rows,
+)
 from server.monitoring import hooks as monitoring_hooks
 from server.monitoring import recovery
 from server.services import activity
@@ -237,26 +243,75 @@ def finish_in(
     if error is not None:
         ended["error_details"] = {**(execution.error_details or {}), **error}
     _write(session, execution, **ended)
-    stats = execution.stats or {}
-    summary = ", ".join(f"{stats.get(k, 0)} {k}" for k in
-                        ("created", "updated", "unchanged", "deleted", "failed"))
     if status == SyncStatus.COMPLETED:
         _connected(session, instance)
-        log_type, message = LogType.SUCCESS, f"sync completed: {summary}"
-    elif status == SyncStatus.CANCELLED:
-        log_type, message = LogType.WARNING, f"sync cancelled: {summary}"
-    else:
-        reason = (error or {}).get("message", "unknown error")
-        log_type, message = LogType.ERROR, f"sync failed: {reason}"
+    log_type, message = _outcome(status, execution.stats or {}, error)
     if status != SyncStatus.FAILED and forget_seen:  # a failed sync keeps them for its retry
         store.forget_seen(session, execution.id)
-    # The audit entry carries a digest of the content hashes this sync wrote.
-    written = audit.written_by(session, execution)
     activity.record_now(session, f"sync.{status.value}", message, log_type=log_type,
                         instance_id=execution.instance_id, sync_id=execution.id,
-                        details={"stats": stats, "written": written.as_dict(),
-                                 **({"error": error} if error else {})})
+                        details=_log_details(session, execution, error))
     emit_sync_finished(session, execution, instance)  # sync.* and record.* events
     # Issue 7: samples, circuit breaker, tasks, alerts.
     monitoring_hooks.sync_finished(session, execution, instance, error, request_rows,
                                    engine.monitoring)
+
+
+def complete_many(
+    engine: SyncEngine, session: Session,
+    ended: Sequence[tuple[SyncExecution, IntegrationInstance, list[dict[str, Any]]]],
+    values: Sequence[dict[str, Any]],
+) -> None:
+    """:func:`finish_in` (completed, no seen-key note left) for syncs whose last batches are
+    written together (:mod:`server.sync.ending`), their rows locked by the caller: the same
+    rows, events, logs, samples and audit entries, one statement per kind of row, not one per
+    sync. ``values``: each execution's counts, written with its end."""
+    if not ended:
+        return
+    now = utcnow()
+    done = {"status": SyncStatus.COMPLETED, "end_time": now, "lease_expires_at": None}
+    columns = tuple({**values[0], **done})
+    session.connection().execute(_update_statement(columns), [
+        {"eid": execution.id, **{f"v_{k}": v for k, v in {**more, **done}.items()}}
+        for (execution, _, _), more in zip(ended, values, strict=True)])
+    for (execution, _, _), more in zip(ended, values, strict=True):
+        for name, value in {**more, **done}.items():
+            set_committed_value(execution, name, value)
+    instances = sorted({instance.id: instance for _, instance, _ in ended}.values(),
+                       key=lambda i: i.id)  # (rows locked in id order)
+    session.connection().execute(_CONNECTED, [{"iid": i.id, "now": now} for i in instances])
+    for instance in instances:
+        set_committed_value(instance, "last_connected", now)
+        set_committed_value(instance, "updated_at", now)
+    entries = []
+    events: list[dict[str, Any]] = []
+    for execution, instance, _ in ended:
+        log_type, message = _outcome(SyncStatus.COMPLETED, execution.stats or {}, None)
+        entries.append(activity.Entry(
+            "sync.completed", message, instance_id=execution.instance_id, log_type=log_type,
+            details=_log_details(session, execution, None), sync_id=execution.id))
+        events += sync_finished_rows(execution, instance, now=now)
+    activity.record_many(session, entries)
+    emit_many(session, events)
+    monitoring_hooks.syncs_completed(session, list(ended), engine.monitoring)
+
+
+def _outcome(status: SyncStatus, stats: dict[str, Any], error: dict[str, Any] | None
+             ) -> tuple[LogType, str]:
+    """The log entry's type and message for a sync that ended with ``status``."""
+    if status == SyncStatus.FAILED:
+        return LogType.ERROR, f"sync failed: {(error or {}).get('message', 'unknown error')}"
+    summary = ", ".join(f"{stats.get(k, 0)} {k}" for k in
+                        ("created", "updated", "unchanged", "deleted", "failed"))
+    if status == SyncStatus.COMPLETED:
+        return LogType.SUCCESS, f"sync completed: {summary}"
+    return LogType.WARNING, f"sync cancelled: {summary}"
+
+
+def _log_details(session: Session, execution: SyncExecution, error: dict[str, Any] | None
+                 ) -> dict[str, Any]:
+    """The end's log details; the audit entry carries a digest of the content hashes this
+    sync wrote."""
+    written = audit.written_by(session, execution)
+    return {"stats": execution.stats or {}, "written": written.as_dict(),
+            **({"error": error} if error else {})}

@@ -60,6 +60,16 @@ _EXECUTION = (select(SyncExecution, IntegrationInstance, CircuitBreaker)
               .options(_LIGHT_CONNECTOR)
               .where(SyncExecution.id == bindparam("id")))
 _EXECUTION_LOCKED = _EXECUTION.with_for_update(of=SyncExecution)
+#: Many executions, those whose rows are free locked (see executions_free).
+_EXECUTIONS_FREE = (select(SyncExecution, IntegrationInstance, CircuitBreaker)
+                    .join(IntegrationInstance,
+                          IntegrationInstance.id == SyncExecution.instance_id)
+                    .outerjoin(CircuitBreaker,
+                               CircuitBreaker.instance_id == IntegrationInstance.id)
+                    .options(_LIGHT_CONNECTOR)
+                    .where(SyncExecution.id.in_(bindparam("ids", expanding=True)))
+                    .order_by(SyncExecution.id)
+                    .with_for_update(of=SyncExecution, skip_locked=True))
 
 
 def execution_for_sync(session: Session, execution_id: uuid.UUID, *, lock: bool = False
@@ -75,6 +85,19 @@ def execution_for_sync(session: Session, execution_id: uuid.UUID, *, lock: bool 
     execution, instance, breaker = row
     recovery.remember_breaker(session, instance.id, breaker)
     return execution, instance
+
+
+def executions_free(session: Session, execution_ids: Collection[uuid.UUID]
+                    ) -> dict[uuid.UUID, tuple[SyncExecution, IntegrationInstance]]:
+    """:func:`execution_for_sync` (``lock``) for many executions in one SELECT, of those whose
+    rows are free: a row another transaction holds is left out, not waited for (the caller
+    writes that one alone), so locking many rows at once never waits in a cycle."""
+    found: dict[uuid.UUID, tuple[SyncExecution, IntegrationInstance]] = {}
+    for execution, instance, breaker in session.execute(
+            _EXECUTIONS_FREE, {"ids": sorted(set(execution_ids))}):
+        recovery.remember_breaker(session, instance.id, breaker)
+        found[execution.id] = (execution, instance)
+    return found
 
 
 _LOCKED = (select(IntegrationInstance)

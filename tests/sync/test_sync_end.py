@@ -44,7 +44,7 @@ def _instance(api: Api, url: str) -> dict[str, Any]:
 def test_the_last_batch_ends_the_sync_with_its_records(
         api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     ends: list[str] = []  # how each sync ended: in its last batch, or alone after it
-    alone, in_batch = lifecycle.finish, lifecycle.finish_in
+    alone, in_batch, together = lifecycle.finish, lifecycle.finish_in, lifecycle.complete_many
 
     def finish(*args: Any, **kw: Any) -> None:
         ends.append("alone")
@@ -57,6 +57,12 @@ def test_the_last_batch_ends_the_sync_with_its_records(
         in_batch(*args, **kw)
 
     monkeypatch.setattr(lifecycle, "finish_in", finish_in)
+
+    def complete_many(engine: Any, session: Any, ended: list[Any], values: Any) -> None:
+        ends.extend(["in its last batch"] * len(ended))  # (with others ending then)
+        together(engine, session, ended, values)
+
+    monkeypatch.setattr(lifecycle, "complete_many", complete_many)
     with serve_source(Source(35)) as url:
         instance = _instance(api, url)
         first = api.sync(instance["id"])

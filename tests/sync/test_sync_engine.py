@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from connectors.sdk.connector import Connector
+from server.sync import ending
 from server.sync.engine import StreamRun, SyncEngine
 from server.sync.manager import SyncManager
 from tests.support.api import Api
@@ -208,6 +209,13 @@ def test_pages_make_the_batches_and_checkpoints_records_make(
                           after=after)
 
     monkeypatch.setattr(SyncEngine, "_write_next", spy)
+    submit = ending.EndQueue.submit
+
+    def spy_end(self: ending.EndQueue, last: ending.Ending) -> Any:  # the sync's last batch
+        cuts.append((len(last.batch), len(last.dead), last.state, True))
+        return submit(self, last)
+
+    monkeypatch.setattr(ending.EndQueue, "submit", spy_end)
 
     def sync_cuts() -> list[tuple[int, int, Any, bool]]:
         cuts.clear()
