@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from server.agents.claims import FreshClaims, gate_for
+from server.config import load_settings
 from server.db.engine import make_session_factory
 from server.db.models import (
     AuditChainHead,
@@ -29,7 +31,7 @@ from server.events.emit import sync_data
 from server.scheduler.service import SchedulerService
 from server.scheduler.slots import SlotClaim, claim_slot, following_slot, jitter_of
 from server.sync.manager import create_execution
-from tests.support.api import Api
+from tests.support.api import Api, api_for
 from tests.support.record_source import Source, generic_rest_config, serve_source
 from tests.webhooks.helpers import count, wait_for
 
@@ -207,9 +209,19 @@ def test_scheduler_runs_a_missed_slot_once_and_follows_api_changes(api: Api) -> 
         assert api.get(f"/schedules/{schedule['id']}").json()["jitter_seconds"] == 20
 
 
-def test_schedule_rows_changed_elsewhere_are_picked_up_by_refresh(api: Api) -> None:
-    """Another agent's API changed the row: the periodic refresh re-plans it."""
+def test_schedule_rows_changed_elsewhere_are_picked_up_by_refresh(
+        engine: Engine, db_url: str, tmp_path: Path) -> None:
+    """Another agent's API changed the row: the periodic refresh re-plans it. The refresh runs
+    every heartbeat (at least 1 s): at 1 s here, not the default 5 s the wait used to take."""
+    api = api_for(load_settings(database_url=db_url, data_dir=tmp_path / "data",
+                                agent_heartbeat_seconds=1), engine)
+    with api.client:
+        _changed_elsewhere_is_refreshed(api)
+
+
+def _changed_elsewhere_is_refreshed(api: Api) -> None:
     scheduler: SchedulerService = api.client.app.state.scheduler  # type: ignore[attr-defined]
+    assert scheduler.refresh_seconds == 1
     with serve_source(Source(3)) as url:
         instance, schedule = _instance_with_schedule(api, url)
         sid = uuid.UUID(schedule["id"])
