@@ -29,10 +29,11 @@ kernel's dirty pages written (``sync``), no autovacuum worker busy. Whatever wro
 before the measurement, not during it: 2M rows loaded in another database just before a run,
 and a CHECKPOINT 3 s into it, gave p99 244 ms unsettled (the checkpoint's fsyncs of that load
 stalled every commit for ~0.5 s) and 7.8 ms settled. Each delivery is committed before its 202,
-so a checkpoint or a load started by another session *during* a run still shows in its tail:
-each run reports ``checkpoints_during_run`` and, per second of the run, the slowest delivery
-due in it (``max_ms_by_second``), so a p99 over target says whether a checkpoint came with it
-and when.
+so a checkpoint or a load started by another session *during* a run still shows in its tail
+(2M rows loaded in another database during 7 s of a run: p99 55.1 ms, seconds 5-9 over 50 ms,
+one checkpoint during the run): each run reports ``checkpoints_during_run`` and, per second of
+the run, the slowest delivery due in it (``max_ms_by_second``), so a p99 over target says
+whether a checkpoint came with it and when.
 """
 
 from __future__ import annotations
