@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from bench import pg
 from bench.pgcpu import BackendCpu, process_cpu_seconds
@@ -111,12 +110,8 @@ def test_process_cpu_is_read_from_proc() -> None:
     assert process_cpu_seconds(2**22 + 1) is None  # above Linux's pid_max: no such process
 
 
-def test_backend_cpu_counts_the_work_of_the_databases_backends() -> None:
-    server = os.environ.get("BENCH_PG_URL", pg.DEFAULT_SERVER)
-    try:
-        pg.server_version(server)
-    except pg.BenchDatabaseError as exc:
-        pytest.skip(str(exc))
+def test_backend_cpu_counts_the_work_of_the_databases_backends(bench_server: str) -> None:
+    server = bench_server
     name = f"bench_cpu_{uuid.uuid4().hex[:8]}"
     url = pg.recreate(server, name)
     try:

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
-
-import pytest
 
 from bench import pg
 from bench.webhook_bench import _checkpoints, fire, settle_postgres
 
 
-def test_settling_checkpoints_and_finds_no_autovacuum_busy() -> None:
-    server = os.environ.get("BENCH_PG_URL", pg.DEFAULT_SERVER)
-    try:
-        pg.server_version(server)
-    except pg.BenchDatabaseError as exc:
-        pytest.skip(str(exc))
+def test_settling_checkpoints_and_finds_no_autovacuum_busy(bench_server: str) -> None:
+    server = bench_server
     name = f"bench_settle_{uuid.uuid4().hex[:8]}"
     url = pg.recreate(server, name)
     try:
