@@ -104,11 +104,14 @@ class EndQueue:
                     log.warning("writing %d syncs' last batches together failed; writing "
                                 "each alone", len(group), exc_info=True)
                     outcomes = [None] * len(group)
+                alone = []
                 for (ending, done), outcome in zip(group, outcomes, strict=True):
                     if outcome is None:
-                        await self._alone(ending, done)
+                        alone.append((ending, done))
                     elif not done.done():
-                        done.set_result(outcome)
+                        done.set_result(outcome)  # (committed: not kept waiting for the rest)
+                for ending, done in alone:
+                    await self._alone(ending, done)
         finally:
             self._writers -= 1
 
