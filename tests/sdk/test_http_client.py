@@ -123,6 +123,13 @@ def test_rate_limit_header_flavours():
     ietf = parse_rate_limit({"RateLimit": "limit=100, remaining=0, reset=7"})
     assert ietf.remaining == 0
     assert ietf.reset_after == 7
+    # Seconds with decimals were rounded by the server: one unit of the last place more, or
+    # a request sent at the printed reset can reach it before its token.
+    rounded = parse_rate_limit({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0.050"})
+    assert rounded.reset_after == pytest.approx(0.051)
+    structured = parse_rate_limit({"RateLimit": "limit=10, remaining=0, reset=0.25"})
+    assert structured.reset_after == pytest.approx(0.26)
+    assert parse_rate_limit({"RateLimit-Remaining": "0", "RateLimit-Reset": "3"}).reset_after == 3
     assert parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:05 GMT"}, now=0) > 0
     assert parse_retry_after({"Retry-After": "soon"}) is None
 

@@ -52,6 +52,19 @@ def _number(value: str | None) -> float | None:
     return number if number >= 0 else None
 
 
+def _reset_seconds(value: str | None) -> float | None:
+    """A reset given in seconds, one unit of its last decimal place later: a server that
+    prints ``0.050`` may mean 0.0496 (rounded) or 0.0509 (truncated), and a request sent at
+    the printed time reaches it before its token (issue 6: with the client pacing at the
+    server's rate, sub-millisecond transit, a few requests in a fleet's 24,000 were refused).
+    Whole seconds and timestamps (see :func:`parse_rate_limit`) are taken as given."""
+    number = _number(value)
+    if number is None or value is None or "." not in value or number > _EPOCH_THRESHOLD:
+        return number
+    decimals = len(value.strip().split(".", 1)[1])
+    return number + 10.0 ** -decimals if 0 < decimals < 10 else number
+
+
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date).
 
@@ -92,7 +105,9 @@ def parse_rate_limit(headers: Mapping[str, str], *, now: float | None = None) ->
     """Read ``X-RateLimit-*``, ``RateLimit-*`` or the structured ``RateLimit`` header.
 
     ``X-RateLimit-Reset`` is taken as a Unix timestamp when it is large (GitHub) and as
-    seconds otherwise; ``RateLimit-Reset`` is always seconds (IETF draft).
+    seconds otherwise; ``RateLimit-Reset`` is always seconds (IETF draft). A reset in
+    seconds with decimals counts one unit of its last decimal place more (the server rounded
+    it): ``0.050`` waits 0.051 s.
 
     >>> parse_rate_limit({"RateLimit-Remaining": "0", "RateLimit-Reset": "3"}).reset_after
     3.0
@@ -101,7 +116,7 @@ def parse_rate_limit(headers: Mapping[str, str], *, now: float | None = None) ->
     for remaining_name, limit_name, reset_name in _PREFIXED:
         remaining = _number(_header(headers, *remaining_name))
         limit = _number(_header(headers, *limit_name))
-        reset = _number(_header(headers, *reset_name))
+        reset = _reset_seconds(_header(headers, *reset_name))
         if remaining is None and limit is None and reset is None:
             continue
         if reset is not None and reset > _EPOCH_THRESHOLD:
@@ -109,9 +124,10 @@ def parse_rate_limit(headers: Mapping[str, str], *, now: float | None = None) ->
         return RateLimitStatus(limit=limit, remaining=remaining, reset_after=reset)
     structured = _header(headers, *_STRUCTURED_NAME)
     if structured:
-        fields = {key: float(val) for key, val in _STRUCTURED.findall(structured)}
+        found = dict(_STRUCTURED.findall(structured))
+        fields = {key: float(val) for key, val in found.items()}
         remaining = fields.get("remaining", fields.get("r"))
-        reset = fields.get("reset", fields.get("t"))
+        reset = _reset_seconds(found.get("reset", found.get("t")))
         return RateLimitStatus(limit=fields.get("limit"), remaining=remaining, reset_after=reset)
     return RateLimitStatus()
 
