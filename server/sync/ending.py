@@ -156,9 +156,7 @@ def write_group(engine: SyncEngine, endings: list[Ending]) -> list[bool | None]:
                     "state": ending.state, "sid": ending.execution_id, "now": now}
             counted: dict[str, Any] = {"eid": ending.execution_id, "counts": execution.stats}
             engine._count(counted, after, ending.total, final=True)
-            values.append({"stats": counted["counts"], "records_processed": counted["records"],
-                           "success_count": counted["success"],
-                           "error_count": counted["errors"]})
+            values.append(engine._end_values(counted))
             ended.append((execution, instance, ending.request_rows))
             written.append((ending, after, raw, dead_ids))
         engine._save_states(session, list(states.values()))
@@ -191,19 +189,15 @@ def _write_records(engine: SyncEngine, session: Any, ending: Ending
     run = ending.run
     counts = store.upsert_batch(session, run.scope, ending.batch, track_seen=run.full_refresh,
                                 assume_new=run.fresh)
+    so_far = store.Counts()
+    so_far.add(run.counts)
     after = dataclasses.replace(
-        run, counts=store.Counts(), fresh=run.fresh and not counts.collided,
+        run, counts=so_far, fresh=run.fresh and not counts.collided,
         seen_noted=run.seen_noted or (run.full_refresh and counts.unchanged > 0))
     engine._emit_failed_checks(session, ending.execution_id, run, counts)
     dead_ids = engine._add_dead(session, ending.execution_id, run, ending.dead, counts)
     if run.full_refresh:
         engine._end_full_refresh(session, ending.execution_id, after, counts)
-    raw = store.Counts()
-    raw.add(counts)
-    absorbed = min(run.reread, counts.unchanged)  # a retry reading its own writes
-    counts.unchanged -= absorbed
-    after.reread = run.reread - absorbed
-    after.counts.add(run.counts)
-    after.counts.add(counts)
+    raw = after.take(counts)
     after.written_since_analyze = counts.created
     return after, raw, dead_ids

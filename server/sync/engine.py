@@ -163,6 +163,17 @@ class StreamRun:
     #: then one this attempt wrote, so a full refresh has no unseen record to look for.
     started_empty: bool = False
 
+    def take(self, counts: store.Counts) -> store.Counts:
+        """Add a batch's counts, less the unchanged records a retry read again (its own
+        writes, counted before); returns the batch's counts as written."""
+        raw = store.Counts()
+        raw.add(counts)
+        absorbed = min(self.reread, counts.unchanged)  # a retry reading its own writes
+        counts.unchanged -= absorbed
+        self.reread -= absorbed
+        self.counts.add(counts)
+        return raw
+
     def committed(self, raw: store.Counts, dead_ids: list[uuid.UUID], *, checkpoint: bool
                   ) -> None:
         """A batch was committed, with a checkpoint or without one."""
@@ -550,15 +561,8 @@ class SyncEngine:
                         {"field": None, "message": message.reason}], "message": message.reason})
             while flying:
                 await self._settle(flying.popleft(), run, total, progress)
-            if run.ends_sync:  # ended with the syncs ending now (server.sync.ending)
-                batch = store.prepare(run.buffer)
-                ending = ending_.Ending(execution_id, run, batch, run.dead, unsaved, total,
-                                        self._take_requests(execution_id))
-                run.buffer, run.dead = [], []
-                final = _Writing(self._endings().submit(ending), batch.keys(), _Turn())
-            else:
-                final = self._write_next(execution_id, run, store.prepare(run.buffer),
-                                         unsaved, total, final=True, after=None)
+            final = self._write_next(execution_id, run, store.prepare(run.buffer), unsaved,
+                                     total, final=True, after=None)
             await self._settle(final, run, total, progress, final=True)
         finally:
             # Batches still in flight end (commit, or roll back after one that failed) before
@@ -588,17 +592,16 @@ class SyncEngine:
         # work was in series with the database and this loop's is not.
         dead = run.dead
         run.buffer, run.dead = [], []
-        rows = self._take_requests(execution_id)
+        recorder = self._recorders.get(execution_id)
+        rows = recorder.take() if recorder is not None else []
         turn = _Turn()
+        if final and run.ends_sync:  # ended with the syncs ending now (server.sync.ending)
+            ending = ending_.Ending(execution_id, run, batch, dead, state, total, rows)
+            return _Writing(self._endings().submit(ending), batch.keys(), turn)
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(
             self._write_batch, execution_id, run, batch, dead, state, total, final, rows,
             after, turn))
         return _Writing(task, batch.keys(), turn)
-
-    def _take_requests(self, execution_id: uuid.UUID) -> list[dict[str, Any]]:
-        """The request samples recorded since the last batch (they go in with the next)."""
-        recorder = self._recorders.get(execution_id)
-        return recorder.take() if recorder is not None else []
 
     def _endings(self) -> ending_.EndQueue:
         """This loop's queue of syncs' last batches (made on first use)."""
@@ -828,21 +831,13 @@ class SyncEngine:
                     _LOCK_EXECUTION, {"eid": execution_id}).one()
             if agent_id not in (None, self.agent_id):
                 raise LeaseLost(execution_id)  # rolls the batch back: the new owner writes it
-            raw = store.Counts()
-            raw.add(counts)
-            absorbed = min(run.reread, counts.unchanged)  # a retry reading its own writes
-            counts.unchanged -= absorbed
-            run.reread -= absorbed
-            run.counts.add(counts)
+            raw = run.take(counts)
             counted: dict[str, Any] = {"eid": execution_id, "counts": stats}
             self._count(counted, run, total, final=final)
             if found is not None and not cancel:
                 lifecycle.finish_in(self, session, *found, SyncStatus.COMPLETED, None,
-                                    request_rows, forget_seen=False, values={
-                                        "stats": counted["counts"],
-                                        "records_processed": counted["records"],
-                                        "success_count": counted["success"],
-                                        "error_count": counted["errors"]})
+                                    request_rows, forget_seen=False,
+                                    values=self._end_values(counted))
                 run.sync_finished = True
             else:
                 if ending:
@@ -905,6 +900,12 @@ class SyncEngine:
                        errors=overall.failed, lease=utcnow() + self.lease)
 
     @staticmethod
+    def _end_values(counted: dict[str, Any]) -> dict[str, Any]:
+        """The execution's columns a sync's end writes from :meth:`_count`'s values."""
+        return {"stats": counted["counts"], "records_processed": counted["records"],
+                "success_count": counted["success"], "error_count": counted["errors"]}
+
+    @staticmethod
     def _save_states(session: Session, rows: list[dict[str, Any]]) -> None:
         """Checkpoints of syncs ending together (:mod:`server.sync.ending`), one statement:
         rows of ``iid``, ``stream``, ``state``, ``sid`` and ``now``."""
@@ -917,9 +918,9 @@ class SyncEngine:
         """The stream's checkpoint, in the batch's transaction: one INSERT … ON CONFLICT
         DO UPDATE. As an ORM get then add or change it was a read and a flush, two round
         trips in every sync's last batch, 200 syncs' at once when a fleet ends (issue 6)."""
-        session.connection().execute(_state_upsert(session.get_bind().dialect.name), {
-            "iid": run.scope.instance_id, "stream": run.name, "state": state,
-            "sid": execution_id, "now": utcnow()})
+        SyncEngine._save_states(session, [{"iid": run.scope.instance_id, "stream": run.name,
+                                           "state": state, "sid": execution_id,
+                                           "now": utcnow()}])
 
     @staticmethod
     def _emit_failed_checks(session: Session, execution_id: uuid.UUID, run: StreamRun,

@@ -270,12 +270,12 @@ def complete_many(
         return
     now = utcnow()
     done = {"status": SyncStatus.COMPLETED, "end_time": now, "lease_expires_at": None}
-    columns = tuple({**values[0], **done})
-    session.connection().execute(_update_statement(columns), [
-        {"eid": execution.id, **{f"v_{k}": v for k, v in {**more, **done}.items()}}
-        for (execution, _, _), more in zip(ended, values, strict=True)])
-    for (execution, _, _), more in zip(ended, values, strict=True):
-        for name, value in {**more, **done}.items():
+    written = [{**more, **done} for more in values]
+    session.connection().execute(_update_statement(tuple(written[0])), [
+        {"eid": execution.id, **{f"v_{k}": v for k, v in columns.items()}}
+        for (execution, _, _), columns in zip(ended, written, strict=True)])
+    for (execution, _, _), columns in zip(ended, written, strict=True):
+        for name, value in columns.items():
             set_committed_value(execution, name, value)
     instances = sorted({instance.id: instance for _, instance, _ in ended}.values(),
                        key=lambda i: i.id)  # (rows locked in id order)

@@ -53,20 +53,16 @@ _LIGHT = (IntegrationConnector.key, IntegrationConnector.name, IntegrationConnec
 _LIGHT_CONNECTOR = joinedload(IntegrationInstance.connector, innerjoin=True).load_only(*_LIGHT)
 
 #: Built once (their cache keys are then computed once): one SELECT each, with the joins.
-_EXECUTION = (select(SyncExecution, IntegrationInstance, CircuitBreaker)
-              .join(IntegrationInstance, IntegrationInstance.id == SyncExecution.instance_id)
-              .outerjoin(CircuitBreaker,
-                         CircuitBreaker.instance_id == IntegrationInstance.id)
-              .options(_LIGHT_CONNECTOR)
-              .where(SyncExecution.id == bindparam("id")))
+_WITH_INSTANCE = (select(SyncExecution, IntegrationInstance, CircuitBreaker)
+                  .join(IntegrationInstance,
+                        IntegrationInstance.id == SyncExecution.instance_id)
+                  .outerjoin(CircuitBreaker,
+                             CircuitBreaker.instance_id == IntegrationInstance.id)
+                  .options(_LIGHT_CONNECTOR))
+_EXECUTION = _WITH_INSTANCE.where(SyncExecution.id == bindparam("id"))
 _EXECUTION_LOCKED = _EXECUTION.with_for_update(of=SyncExecution)
 #: Many executions, those whose rows are free locked (see executions_free).
-_EXECUTIONS_FREE = (select(SyncExecution, IntegrationInstance, CircuitBreaker)
-                    .join(IntegrationInstance,
-                          IntegrationInstance.id == SyncExecution.instance_id)
-                    .outerjoin(CircuitBreaker,
-                               CircuitBreaker.instance_id == IntegrationInstance.id)
-                    .options(_LIGHT_CONNECTOR)
+_EXECUTIONS_FREE = (_WITH_INSTANCE
                     .where(SyncExecution.id.in_(bindparam("ids", expanding=True)))
                     .order_by(SyncExecution.id)
                     .with_for_update(of=SyncExecution, skip_locked=True))

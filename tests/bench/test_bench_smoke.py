@@ -22,15 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 
 
-def _require_pg() -> None:
-    try:
-        psycopg.connect(f"{SERVER}/postgres", connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"PostgreSQL at {SERVER} is unreachable under CI: {exc}")
-        pytest.skip(f"PostgreSQL at {SERVER} is unreachable: {exc}")
-
-
 def _databases(prefix: str) -> list[str]:
     with psycopg.connect(f"{SERVER}/postgres") as conn:
         rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
@@ -39,8 +30,8 @@ def _databases(prefix: str) -> list[str]:
 
 
 @pytest.mark.timeout(180)
-def test_quick_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
-    _require_pg()
+def test_quick_run_prints_the_table_and_writes_json(tmp_path: Path, bench_server: str
+                                                    ) -> None:
     prefix = f"bench_smoke_{uuid.uuid4().hex[:8]}"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.sync_bench", "--quick", "--db-prefix", prefix,

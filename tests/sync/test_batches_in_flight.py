@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from server.db.engine import make_session_factory
 from server.db.models import EvidenceRecord
+from server.sync import ending, store
 from server.sync import engine as engine_module
-from server.sync import store
 from server.sync.engine import SyncEngine
 from server.sync.manager import SyncManager
 from tests.support.api import Api
@@ -56,6 +56,19 @@ class _Watch:
 
         monkeypatch.setattr(engine, "_write_next", watched_next)
         monkeypatch.setattr(engine, "_write_transaction", watched_transaction)
+        write_group = ending.write_group
+
+        def watched_group(engine: SyncEngine, endings: list[ending.Ending]
+                          ) -> list[bool | None]:
+            # A sync's last batch, written with those of syncs ending at the same time.
+            outcomes = write_group(engine, endings)
+            with self.lock:
+                self.committed += [min(e.batch) for e, outcome in zip(endings, outcomes,
+                                                                       strict=True)
+                                   if e.batch and outcome is not None]
+            return outcomes
+
+        monkeypatch.setattr(ending, "write_group", watched_group)
 
 
 def _engine(api: Api, batch: int) -> SyncEngine:

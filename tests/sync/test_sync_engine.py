@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from connectors.sdk.connector import Connector
-from server.sync import ending
+from connectors.sdk.http import RetryPolicy
+from server.monitoring.recovery import RecoveryPolicy
 from server.sync.engine import StreamRun, SyncEngine
 from server.sync.manager import SyncManager
 from tests.support.api import Api
@@ -170,10 +171,6 @@ def test_one_sync_per_instance_and_only_active_instances(api: Api) -> None:
 def test_connector_failure_fails_the_sync_with_its_class(api: Api) -> None:
     """Every attempt (the HTTP client's and the engine's) is still made, as many as in
     production; only the waits between them are cut, from ~16 s in all to milliseconds."""
-    # Imported here: the rest of this module is another change's.
-    from connectors.sdk.http import RetryPolicy  # noqa: PLC0415
-    from server.monitoring.recovery import RecoveryPolicy  # noqa: PLC0415
-
     engine: SyncEngine = api.client.app.state.sync_manager.engine  # type: ignore[attr-defined]
     engine.http_retry = RetryPolicy(backoff_base=0.01, backoff_max=0.02)
     engine.recovery = RecoveryPolicy(backoff_base=0.01, backoff_max=0.02)
@@ -218,13 +215,6 @@ def test_pages_make_the_batches_and_checkpoints_records_make(
                           after=after)
 
     monkeypatch.setattr(SyncEngine, "_write_next", spy)
-    submit = ending.EndQueue.submit
-
-    def spy_end(self: ending.EndQueue, last: ending.Ending) -> Any:  # the sync's last batch
-        cuts.append((len(last.batch), len(last.dead), last.state, True))
-        return submit(self, last)
-
-    monkeypatch.setattr(ending.EndQueue, "submit", spy_end)
 
     def sync_cuts() -> list[tuple[int, int, Any, bool]]:
         cuts.clear()
